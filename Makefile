@@ -1,0 +1,54 @@
+# The README's two commands: `make demo` and `make test`. Both bootstrap what they need:
+# uv (from PATH, or installed into .tools/ inside the repository), then `uv sync --frozen`.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_HOME := .tools/uv
+UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
+RUN := $(UV) run --frozen --no-sync
+PYTEST_WORKERS ?= auto
+
+.PHONY: help bootstrap sync test lint typecheck actionlint pytest demo plan bench clean
+
+help:
+	@echo "make demo   run the delivery demo end to end on the embedded default (no cloud, no Pulumi CLI)"
+	@echo "make test   everything CI runs: ruff, ruff format --check, mypy, actionlint, pytest"
+	@echo "make bench  the benchmarks against their named peers"
+
+$(UV):
+	@echo "uv not found on PATH: installing it into $(UV_HOME)"
+	@$(PYTHON) -m venv $(UV_HOME) && $(UV_HOME)/bin/python -m pip install --quiet uv \
+	  || { rm -rf $(UV_HOME); $(PYTHON) -m pip install --quiet --target $(UV_HOME)/lib uv \
+	       && mkdir -p $(UV_HOME)/bin && ln -sf ../lib/bin/uv $(UV_HOME)/bin/uv; }
+
+bootstrap: $(UV)
+
+sync: bootstrap
+	@$(UV) sync --frozen --quiet
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: sync
+	$(RUN) mypy
+
+actionlint: sync
+	$(RUN) actionlint .github/workflows/*.yml
+
+pytest: sync
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+test: lint typecheck actionlint pytest
+
+demo: sync
+	$(RUN) modelrail demo
+
+plan: sync
+	$(RUN) modelrail plan --stack local
+
+bench: sync
+	$(RUN) python benchmarks/plan_bench.py
+
+clean:
+	rm -rf .modelrail demo-report .pytest_cache .mypy_cache .ruff_cache

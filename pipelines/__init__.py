@@ -1,0 +1,1 @@
+"""modelrail's delivery controller: the ``modelrail`` CLI and everything it drives."""

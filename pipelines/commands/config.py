@@ -1,0 +1,86 @@
+"""``modelrail config``: validate stack files and publish the schema they follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infra.config import StackConfigError, StackFileUnreadableError, json_schema, load_stack_file
+from pipelines.console import console, dumps, emit_json, err_console
+from pipelines.errors import ExitCode
+from pipelines.paths import stack_path
+
+app = typer.Typer(help="Validate stack config and publish its schema.", no_args_is_help=True)
+
+StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: local, dev, staging or prod.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+def validate(
+    stack: StackOption,
+    as_json: JsonOption = False,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Validate this file instead of stacks/Pulumi.<stack>.yaml."),
+    ] = None,
+) -> None:
+    """Check a stack file against the schema and the cross-field rules.
+
+    Exit 0 when valid, 1 when invalid (every problem listed), 2 when the file cannot be read.
+    """
+    path = file or stack_path(stack)
+    try:
+        config = load_stack_file(path)
+    except StackFileUnreadableError as error:
+        _report(as_json, str(path), valid=False, issues=[], unreadable=str(error))
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
+    except StackConfigError as error:
+        _report(as_json, str(path), valid=False, issues=[i.to_json() for i in error.issues])
+        if not as_json:
+            for issue in error.issues:
+                err_console.print(f"  - {issue}", markup=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.FAILED) from None
+    _report(as_json, str(path), valid=True, issues=[], services=sorted(config.services))
+
+
+def _report(
+    as_json: bool,
+    path: str,
+    *,
+    valid: bool,
+    issues: list[dict[str, object]],
+    services: list[str] | None = None,
+    unreadable: str | None = None,
+) -> None:
+    if as_json:
+        emit_json(
+            {
+                "file": path,
+                "valid": valid,
+                "issues": issues,
+                "services": services or [],
+                "unreadable": unreadable,
+            }
+        )
+    elif valid:
+        console.print(f"[green]valid[/] {path} (services: {', '.join(services or [])})")
+    elif unreadable is not None:
+        err_console.print(f"[bold red]unreadable:[/] {unreadable}", soft_wrap=True, markup=False)
+    else:
+        err_console.print(f"[bold red]invalid:[/] {path}: {len(issues)} problem(s)")
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the schema to this file.")] = None,
+) -> None:
+    """Write the JSON Schema of the stack config (the README's config reference is generated from it)."""
+    text = dumps(json_schema())
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
