@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from infra.config import StackConfigError, StackFileUnreadableError, json_schema, load_stack_file
 from pipelines.console import console, dumps, emit_json, err_console
@@ -68,7 +69,7 @@ def _report(
     elif valid:
         console.print(f"[green]valid[/] {path} (services: {', '.join(services or [])})")
     elif unreadable is not None:
-        err_console.print(f"[bold red]unreadable:[/] {unreadable}", soft_wrap=True, markup=False)
+        err_console.print("[bold red]unreadable:[/]", escape(unreadable), soft_wrap=True)
     else:
         err_console.print(f"[bold red]invalid:[/] {path}: {len(issues)} problem(s)")
 
