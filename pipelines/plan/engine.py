@@ -1,0 +1,126 @@
+"""Run the real ``infra/`` program under the mock runtime and collect its desired state."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infra.config import PROJECT, SECRET_PLACEHOLDER, load_stack_file, stack_file
+from pipelines.plan.mocks import PlanMocks, PlanMonitor, Registration
+
+ROOT_TYPE = "pulumi:pulumi:Stack"
+
+_RUN_LOCK = threading.Lock()
+"""The mock runtime is process-global: one plan at a time per process."""
+
+
+def build_plan(stack: str, *, project_dir: Path | None = None, program: Path | None = None) -> dict[str, Any]:
+    """The desired state of ``stack`` in the shape of ``pulumi preview --json``.
+
+    The stack file is validated first (``StackConfigError`` lists every problem); then the
+    program (``infra/__main__.py`` by default) runs under ``PlanMonitor`` with the stack's
+    config, exactly as the engine would hand it over. Secrets print as ``"[secret]"``.
+    """
+    root = project_dir or _default_project_dir()
+    path = stack_file(root / "stacks", stack)
+    config = load_stack_file(path)
+    raw_config, secret_keys = _engine_config(path)
+    registrations = run_program(
+        program or root / "infra" / "__main__.py",
+        stack=stack,
+        region=config.platform.region,
+        config=raw_config,
+        secret_keys=secret_keys,
+    )
+    return render_preview(registrations)
+
+
+def run_program(
+    program: Path,
+    *,
+    stack: str,
+    region: str,
+    config: Mapping[str, str],
+    secret_keys: list[str],
+) -> list[Registration]:
+    """Execute a Pulumi program file under the recording mock monitor; return its registrations."""
+    import pulumi
+    from pulumi.runtime import settings as pulumi_settings
+    from pulumi.runtime.config import set_all_config
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    with _RUN_LOCK:
+        mocks = PlanMocks(region=region)
+        monitor = PlanMonitor(mocks)
+        pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=True)
+        set_all_config(dict(config), secret_keys)
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+        try:
+            # Pulumi's own loop, as ``@pulumi.runtime.test`` uses it; resources bind to it.
+            _sync_await(run_pulumi_func(lambda: _run_file(program)))
+        finally:
+            set_all_config({}, [])
+        return list(monitor.registrations)
+
+
+def _run_file(program: Path) -> None:
+    runpy.run_path(str(program), run_name="__main__")
+
+
+def render_preview(registrations: list[Registration]) -> dict[str, Any]:
+    """Registrations as ``{"steps": [...], "changeSummary": {...}}``, sorted for determinism."""
+    stack_urns = [r.urn for r in registrations if r.type == ROOT_TYPE]
+    root_urn = stack_urns[0] if stack_urns else ""
+    steps = []
+    for registration in sorted(registrations, key=lambda r: (r.type != ROOT_TYPE, r.urn)):
+        parent = registration.parent or ("" if registration.type == ROOT_TYPE else root_urn)
+        steps.append(
+            {
+                "op": "create",
+                "urn": registration.urn,
+                "newState": {
+                    "type": registration.type,
+                    "urn": registration.urn,
+                    "custom": registration.custom,
+                    "parent": parent,
+                    "inputs": registration.inputs,
+                    "dependencies": list(registration.dependencies),
+                    "retainOnDelete": registration.retain_on_delete,
+                    "protect": registration.protect,
+                    "replaceOnChanges": list(registration.replace_on_changes),
+                },
+            }
+        )
+    return {"steps": steps, "changeSummary": {"create": len(steps)}}
+
+
+def _engine_config(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The stack file's ``config:`` map as the engine passes it: strings, objects as JSON.
+
+    ``secure:`` values cannot be decrypted offline; they become a placeholder marked secret.
+    """
+    from ruamel.yaml import YAML
+
+    document = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, Mapping) and set(value) == {"secure"}:
+            values[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values, secret_keys
+
+
+def _default_project_dir() -> Path:
+    from pipelines.paths import project_root
+
+    return project_root()
