@@ -455,7 +455,7 @@ def _validate(model: type[_M], raw: Any, path: str, source: str, issues: list[Co
                 ConfigIssue(
                     source,
                     f"{path}.{location}" if location else path,
-                    item.get("input"),
+                    None if item["type"] == "missing" else item.get("input"),
                     _allowed(model, item),
                 )
             )

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from pipelines.commands import config as config_commands
+from pipelines.commands import plan as plan_commands
 from pipelines.console import emit_json, err_console
 from pipelines.errors import ExitCode, ModelrailError
 
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_commands.app, name="config")
+plan_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
