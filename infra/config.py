@@ -92,7 +92,9 @@ class Platform(_Model):
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
     """AWS region, e.g. ``eu-west-1``."""
     retention_days: RetentionDays = RetentionDays()
+    """Artifact retention per stage (see below)."""
     alerts: Alerts = Alerts()
+    """Alert destinations (see below)."""
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
     ] = {}
@@ -133,8 +135,11 @@ class Autoscaling(_Model):
     """Target tracking on invocations per instance."""
 
     min_instances: Annotated[int, Field(ge=1, le=100)] = 1
+    """Fewest instances autoscaling may leave running."""
     max_instances: Annotated[int, Field(ge=1, le=100)] = 4
+    """Most instances autoscaling may start."""
     target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 1000
+    """Invocations per instance per minute that target tracking aims for."""
 
 
 class Service(_Model):
@@ -147,10 +152,15 @@ class Service(_Model):
     serving_image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
     """Tag of the serving image in the platform's ECR repository."""
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
+    """SageMaker instance type of the production variant."""
     instance_count: Annotated[int, Field(ge=1, le=100)] = 2
+    """Initial instance count; within the autoscaling bounds."""
     deployment: DeploymentPolicy = DeploymentPolicy()
+    """How a new version shifts traffic (see below)."""
     guardrails: Guardrails = Guardrails()
+    """Thresholds of the rollback alarms and the canary analysis (see below)."""
     autoscaling: Autoscaling = Autoscaling()
+    """Target tracking on invocations per instance (see below)."""
     data_capture_percent: Annotated[int, Field(ge=0, le=100)] = 20
     """Share of requests and responses captured to the artifact bucket for monitoring."""
 

@@ -7,14 +7,18 @@ command ever ends in a traceback for bad input.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from types import FrameType
 
 import typer
+from rich.markup import escape
 
 from pipelines.commands import config as config_commands
 from pipelines.commands import plan as plan_commands
 from pipelines.console import emit_json, err_console
-from pipelines.errors import ExitCode, ModelrailError
+from pipelines.errors import ExitCode, InterruptedByUserError, ModelrailError
 
 app = typer.Typer(
     name="modelrail",
@@ -27,29 +31,36 @@ app.add_typer(config_commands.app, name="config")
 plan_commands.register(app)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C as a typed error, so it maps to exit 130 (click would turn it into exit 1)."""
+    raise InterruptedByUserError("interrupted by Ctrl-C")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; ``ModelrailError`` becomes a clean message."""
-    import click
-
     args = sys.argv[1:] if argv is None else argv
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt)
     try:
-        result = app(args=args, prog_name="modelrail", standalone_mode=False)
+        app(args=args, prog_name="modelrail")
     except ModelrailError as error:
         if "--json" in args:
             emit_json(error.to_json())
         else:
-            err_console.print(f"[bold red]error:[/] {error.message}", soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(error.message)}", soft_wrap=True)
             for detail in error.details:
                 err_console.print(f"  - {detail}", soft_wrap=True, markup=False)
         return int(error.exit_code)
-    except click.Abort:
-        err_console.print("[yellow]interrupted[/]")
-        return int(ExitCode.INTERRUPTED)
-    except click.ClickException as error:
-        error.show()
-        return int(ExitCode.BAD_INPUT)
-    # A command signals a verdict with ``typer.Exit(code)``; click hands the code back here.
-    return result if isinstance(result, int) else int(ExitCode.OK)
+    except SystemExit as done:
+        # click exits with the command's ``typer.Exit`` code, or 2 on a usage error.
+        if done.code is None:
+            return int(ExitCode.OK)
+        return done.code if isinstance(done.code, int) else int(ExitCode.FAILED)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+    return int(ExitCode.OK)
 
 
 if __name__ == "__main__":

@@ -70,3 +70,9 @@ class RolledBackError(ModelrailError):
     """A rollout that was undone, by SageMaker or by canary analysis."""
 
     exit_code = ExitCode.ROLLED_BACK
+
+
+class InterruptedByUserError(ModelrailError):
+    """Ctrl-C; whatever was in flight is left to ``modelrail resume``."""
+
+    exit_code = ExitCode.INTERRUPTED

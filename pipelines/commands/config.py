@@ -76,10 +76,18 @@ def _report(
 
 @app.command()
 def schema(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the schema to this file.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Render the README's config reference instead of JSON Schema.")
+    ] = False,
 ) -> None:
-    """Write the JSON Schema of the stack config (the README's config reference is generated from it)."""
-    text = dumps(json_schema())
+    """Write the JSON Schema of the stack config, or the Markdown reference generated from it."""
+    if markdown:
+        from pipelines.config_reference import render_markdown
+
+        text = render_markdown() + "\n"
+    else:
+        text = dumps(json_schema())
     if out is None:
         typer.echo(text, nl=False)
     else:

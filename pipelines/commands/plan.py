@@ -34,7 +34,9 @@ def load_plan_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise BadInputError(f"{path}: cannot read the plan: {error}") from None
     except json.JSONDecodeError as error:
-        raise BadInputError(f"{path}: not JSON ({error}); expected the output of `modelrail plan --json`") from None
+        raise BadInputError(
+            f"{path}: not JSON ({error}); expected the output of `modelrail plan --json`"
+        ) from None
     if not isinstance(plan, dict) or not isinstance(plan.get("steps"), list):
         raise BadInputError(f"{path}: not a plan; expected an object with a `steps` list")
     return plan
@@ -42,7 +44,9 @@ def load_plan_file(path: Path) -> dict[str, Any]:
 
 def plan(
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: local, dev, staging or prod.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as `pulumi preview --json` does.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan as `pulumi preview --json` does.")
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the JSON plan to this file.")] = None,
     diff_against: Annotated[
         Path | None,

@@ -1,0 +1,86 @@
+"""Render the stack config's JSON Schema as the README's Markdown reference.
+
+The README embeds this output between markers, and a test fails when the two drift apart,
+so the reference can never describe a schema that no longer exists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.config import json_schema
+
+START = "<!-- config-reference:start -->"
+END = "<!-- config-reference:end -->"
+
+_SECTIONS = (
+    ("modelrail:platform", "Platform"),
+    ("modelrail:platform.retentionDays", "RetentionDays"),
+    ("modelrail:platform.alerts", "Alerts"),
+    ("modelrail:services.<name>", "Service"),
+    ("modelrail:services.<name>.deployment", "DeploymentPolicy"),
+    ("modelrail:services.<name>.guardrails", "Guardrails"),
+    ("modelrail:services.<name>.autoscaling", "Autoscaling"),
+)
+
+
+def _type(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    if "enum" in prop:
+        return " \\| ".join(f"`{value}`" for value in prop["enum"])
+    if "const" in prop:
+        return f"`{prop['const']}`"
+    if "anyOf" in prop:
+        return " or ".join(_type(option) for option in prop["anyOf"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list of {_type(prop.get('items', {}))}"
+    if kind == "object":
+        return "map of string"
+    return str(kind)
+
+
+def _bounds(prop: dict[str, Any]) -> str:
+    parts = []
+    for option in [prop, *prop.get("anyOf", []), prop.get("items", {})]:
+        for key, sign in (
+            ("minimum", "≥"),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "≤"),
+            ("pattern", "matches"),
+        ):
+            if key in option:
+                parts.append(f"{sign} `{option[key]}`".replace("|", "\\|"))
+    return ", ".join(parts)
+
+
+def render_markdown() -> str:
+    """The config reference: one table per section, with type, default, bounds and description."""
+    defs = json_schema()["$defs"]
+    lines = [
+        START,
+        "",
+        "Keys are camelCase in the stack file; unknown keys are errors. Cross-field rules: a canary "
+        "needs at least 2 instances and at most 50% of capacity; linear steps shift 10 to 50%; bake is "
+        "0 to 3600 s; service names are DNS-safe and unique; prod never rolls out `all_at_once`; "
+        "`instanceCount` lies within the autoscaling bounds; `platform.environment` matches the "
+        "stack's name and `aws:region` equals `platform.region`. `modelrail:alertWebhookUrl` is an "
+        "optional `https://` URL stored as a Pulumi secret.",
+        "",
+    ]
+    for heading, name in _SECTIONS:
+        model = defs[name]
+        lines += [f"#### `{heading}`", ""]
+        if model.get("description"):
+            lines += [" ".join(str(model["description"]).split()).replace("``", "`"), ""]
+        lines += ["| key | type | default | bounds | description |", "| --- | --- | --- | --- | --- |"]
+        required = set(model.get("required", []))
+        for key, prop in model["properties"].items():
+            default = "required" if key in required else f"`{json.dumps(prop.get('default'))}`"
+            description = " ".join(str(prop.get("description", "")).split()).replace("``", "`")
+            lines.append(f"| `{key}` | {_type(prop)} | {default} | {_bounds(prop)} | {description} |")
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
