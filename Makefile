@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
 RUN := $(UV) run --frozen --no-sync
 PYTEST_WORKERS ?= auto
 
-.PHONY: help bootstrap sync test lint typecheck actionlint pytest demo plan bench clean
+.PHONY: help bootstrap sync test lint typecheck actionlint pytest demo plan bench docs clean
 
 help:
 	@echo "make demo   run the delivery demo end to end on the embedded default (no cloud, no Pulumi CLI)"
@@ -52,3 +52,6 @@ bench: sync
 
 clean:
 	rm -rf .modelrail demo-report .pytest_cache .mypy_cache .ruff_cache
+
+docs: sync
+	$(RUN) python -m pipelines.config_reference README.md

@@ -7,6 +7,8 @@ so the reference can never describe a schema that no longer exists.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 from infra.config import json_schema
@@ -84,3 +86,17 @@ def render_markdown() -> str:
         lines.append("")
     lines.append(END)
     return "\n".join(lines)
+
+
+def update_readme(path: Path) -> bool:
+    """Replace the reference between the README's markers; return whether anything changed."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(START), text.index(END) + len(END)
+    updated = text[:start] + render_markdown() + text[end:]
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
+
+
+if __name__ == "__main__":
+    update_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

@@ -382,3 +382,11 @@ def test_schema_documents_every_service_field() -> None:
         assert key in service
     assert schema["$defs"]["DeploymentPolicy"]["properties"]["canaryPercent"]["description"]
     assert schema["required"] == ["modelrail:platform", "modelrail:services"]
+
+
+def test_readme_config_reference_is_generated_from_the_schema(repo: Path) -> None:
+    from pipelines.config_reference import END, START, render_markdown
+
+    readme = (repo / "README.md").read_text()
+    embedded = readme[readme.index(START) : readme.index(END) + len(END)]
+    assert embedded == render_markdown(), "README's config reference is stale: run `make docs`"
