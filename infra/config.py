@@ -226,16 +226,21 @@ def stack_file(stacks_dir: Path, stack: str) -> Path:
 
 def load_stack_file(path: Path) -> StackConfig:
     """Read and validate a stack file; raises ``StackFileUnreadableError`` or ``StackConfigError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackFileUnreadableError(f"{path}: cannot read the stack file: {error}") from error
+    return parse_stack_text(text, path)
+
+
+def parse_stack_text(text: str, path: Path) -> StackConfig:
+    """Validate the text of a stack file as if it were at ``path`` (which names the stack)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
     source = str(path)
     stack = _stack_name_from_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackFileUnreadableError(f"{source}: cannot read the stack file: {error}") from error
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -253,10 +258,7 @@ def load_stack_file(path: Path) -> StackConfig:
         )
     issues = [
         ConfigIssue(
-            source,
-            str(key),
-            "…",
-            f"unknown top-level key; allowed: {', '.join(TOP_LEVEL_STACK_KEYS)}",
+            source, str(key), "…", f"unknown top-level key; allowed: {', '.join(TOP_LEVEL_STACK_KEYS)}"
         )
         for key in document
         if key not in TOP_LEVEL_STACK_KEYS
@@ -381,7 +383,10 @@ def parse_config_map(
     webhook = config.get(ALERT_WEBHOOK_KEY)
     if isinstance(webhook, Mapping) and set(webhook) == {"secure"}:
         webhook = SECRET_PLACEHOLDER
-    elif webhook is not None and not (isinstance(webhook, str) and webhook.startswith("https://")):
+    elif webhook not in (None, SECRET_PLACEHOLDER) and not (
+        isinstance(webhook, str) and webhook.startswith("https://")
+    ):
+        # SECRET_PLACEHOLDER: the offline plan hands a secret it cannot decrypt over as a placeholder.
         issues.append(
             ConfigIssue(
                 source,

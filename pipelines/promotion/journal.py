@@ -1,0 +1,104 @@
+"""A write-ahead journal of each promotion, so a crash at any step can be resumed or undone.
+
+Every step is appended (and fsync'd) before the controller moves on. ``modelrail resume``
+reads the journals that never reached ``done`` and converges them: forward when the rollout
+provably happened, backward (stack file reverted, stack refreshed) when it did not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Step(StrEnum):
+    """The journaled steps of one promotion or rollback, in order."""
+
+    BEGUN = "begun"
+    """Lock held; the previous and the target version are known. Nothing has changed yet."""
+    PINNED = "pinned"
+    """The stack file pins the target version. The previous text is in the journal."""
+    UPDATE_STARTED = "update_started"
+    """The stack update is running; the endpoint may be mid-rollout."""
+    UPDATE_FINISHED = "update_finished"
+    """The stack update returned (which alone proves nothing: SageMaker can roll back silently)."""
+    VERIFIED = "verified"
+    """The endpoint serves the target version's configuration, InService."""
+    RECORDED = "recorded"
+    """Registry stage, audit log and lineage carry the outcome."""
+    DONE = "done"
+    """Finished, with an outcome; the lock is released."""
+
+
+@dataclass
+class Journal:
+    """One promotion's journal file and what it has recorded so far."""
+
+    path: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def begin(cls, directory: Path, **fields: Any) -> Journal:
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        journal = cls(directory / f"{stamp}-{uuid.uuid4().hex[:8]}.jsonl")
+        journal.write(Step.BEGUN, id=journal.path.stem, **fields)
+        return journal
+
+    @classmethod
+    def load(cls, path: Path) -> Journal:
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a torn last line: the step it describes never completed
+        return cls(path, records)
+
+    @property
+    def id(self) -> str:
+        return self.path.stem
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.records[0]
+
+    @property
+    def last_step(self) -> Step:
+        return Step(self.records[-1]["step"])
+
+    def has(self, step: Step) -> bool:
+        return any(record["step"] == step for record in self.records)
+
+    def get(self, step: Step) -> dict[str, Any]:
+        return next(record for record in self.records if record["step"] == step)
+
+    def write(self, step: Step, **fields: Any) -> None:
+        record = {"step": str(step), "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.records.append(record)
+
+
+def unfinished(directory: Path) -> list[Journal]:
+    """Journals that never reached ``done``, oldest first."""
+    if not directory.exists():
+        return []
+    journals = [Journal.load(path) for path in sorted(directory.glob("*.jsonl"))]
+    return [journal for journal in journals if journal.records and not journal.has(Step.DONE)]
+
+
+def finished(directory: Path) -> list[Journal]:
+    """Completed journals, oldest first (the promotion history of a stack)."""
+    if not directory.exists():
+        return []
+    journals = [Journal.load(path) for path in sorted(directory.glob("*.jsonl"))]
+    return [journal for journal in journals if journal.has(Step.DONE)]

@@ -1,0 +1,97 @@
+"""Change the version pinned in a stack file, and nothing else.
+
+A ruamel.yaml round trip keeps comments, key order and quoting, so the diff of a promotion is
+exactly one line. The edited document is validated with the same schema as everything else
+before it replaces the file (atomically), so a promotion can never leave an invalid stack file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from infra.config import (
+    SERVICES_KEY,
+    StackConfigError,
+    StackFileUnreadableError,
+    load_stack_file,
+    parse_stack_text,
+)
+from pipelines.errors import BadInputError, RefusedError
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+def pinned_version(path: Path, service: str) -> str:
+    """The version a stack file pins for a service (validated)."""
+    try:
+        config = load_stack_file(path)
+    except StackFileUnreadableError as error:
+        raise BadInputError(str(error)) from None
+    except StackConfigError as error:
+        raise RefusedError(
+            f"{path}: the stack config is invalid", details=[str(i) for i in error.issues]
+        ) from None
+    try:
+        return config.service(service).model_version
+    except KeyError as error:
+        raise RefusedError(str(error.args[0])) from None
+
+
+def render_pin(path: Path, service: str, version: str) -> str:
+    """The stack file's text with ``service``'s modelVersion set to ``version``; everything else kept."""
+    yaml = _yaml()
+    text = path.read_text(encoding="utf-8")
+    document = yaml.load(text)
+    try:
+        entry = document["config"][SERVICES_KEY][service]
+    except (KeyError, TypeError):
+        raise RefusedError(f"{path}: no service {service!r} under config.{SERVICES_KEY}") from None
+    entry["modelVersion"] = version
+    buffer = io.StringIO()
+    yaml.dump(document, buffer)
+    return buffer.getvalue()
+
+
+def write_pin(path: Path, service: str, version: str) -> str:
+    """Pin ``version`` for ``service``; validate first, then replace the file atomically.
+
+    Returns the previous text, which is what a revert writes back.
+    """
+    previous = path.read_text(encoding="utf-8")
+    updated = render_pin(path, service, version)
+    try:
+        parse_stack_text(updated, path)
+    except StackConfigError as error:
+        raise RefusedError(
+            f"{path}: pinning {version[:12]} would make the stack config invalid",
+            details=[str(i) for i in error.issues],
+        ) from None
+    restore(path, updated)
+    return previous
+
+
+def restore(path: Path, text: str) -> None:
+    """Write back a previous text of the stack file, atomically."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def git_patch(path: Path, relative_to: Path, service: str, version: str) -> str:
+    """The pin change as a patch that ``git apply`` takes (the GitOps path: review, then merge)."""
+    before = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    after = render_pin(path, service, version).splitlines(keepends=True)
+    name = path.resolve().relative_to(relative_to.resolve()).as_posix()
+    body = "".join(difflib.unified_diff(before, after, fromfile=f"a/{name}", tofile=f"b/{name}"))
+    return f"diff --git a/{name} b/{name}\n{body}"
