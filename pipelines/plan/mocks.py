@@ -92,7 +92,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         state.setdefault("id", resource_id)
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -100,12 +100,12 @@ class PlanMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:iam::{self.account_id}:user/modelrail-plan",
                 "userId": "AIDAMODELRAILPLAN",
                 "id": self.account_id,
-            }, None
+            }, []
         if token in ("aws:index/getRegion:getRegion", "aws:index/getRegion:getRegionResult"):
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
-        return dict(args.args), None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        return dict(args.args), []
 
 
 @dataclass(frozen=True)
