@@ -14,7 +14,13 @@ QUALITY_NAMESPACE = "modelrail"
 """CloudWatch namespace of the metrics the controller publishes."""
 
 LIVE_ACCURACY_METRIC = "LiveAccuracy"
-"""Accuracy on delayed labels, published by the controller; one of the rollback alarms watches it."""
+"""Accuracy on delayed labels, published by the controller; one of the rollback alarms watches it.
+
+Published with the dimensions ``EndpointName`` and ``VariantName``, like SageMaker's own metrics."""
+
+PREDICTION_DRIFT_METRIC = "PredictionDrift"
+"""Jensen-Shannon distance of the canary's predictions from the baseline's, published by the
+controller (same namespace and dimensions); shown on the service dashboard."""
 
 GUARDRAILS = ("5xx-rate", "4xx-rate", "p99-latency", "live-accuracy")
 """The alarm kinds every endpoint carries, in a fixed order (changing the list replaces the endpoint)."""
@@ -50,3 +56,13 @@ def alarm_name(environment: str, service: str, guardrail: str) -> str:
 def artifact_key(service: str, package_sha: str) -> str:
     """Content-addressed location of a model package inside the artifact bucket."""
     return f"models/{service}/{package_sha}/model.tar.gz"
+
+
+def image_repository_name(environment: str) -> str:
+    """The ECR repository holding the serving (and training) images of an environment."""
+    return f"modelrail-{environment}"
+
+
+def dashboard_name(environment: str, service: str) -> str:
+    """The CloudWatch dashboard of a service."""
+    return f"modelrail-{environment}-{service}"

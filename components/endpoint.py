@@ -1,0 +1,583 @@
+"""ModelEndpoint: a SageMaker endpoint that rolls out new model versions gradually and safely.
+
+One pinned model version becomes a Model and an EndpointConfiguration; the Endpoint switches
+to a new configuration through a blue/green deployment (canary, linear or all at once) while
+the service's guardrail alarms watch. If any alarm fires during the bake, SageMaker rolls the
+traffic back to the old fleet.
+
+Three provider facts shape this component:
+
+* Every EndpointConfiguration (and Model) input forces a replacement, so both are auto-named
+  and kept on delete: the configuration the endpoint ran before is the rollback target, and it
+  needs its model to still exist.
+* Changing the alarm list in ``auto_rollback_configuration`` replaces the Endpoint, so alarm
+  names come from ``infra.naming`` and depend only on the environment and the service.
+* The variant name never changes between configurations (``infra.naming.VARIANT_NAME``).
+
+A new model version therefore updates the Endpoint in place (a new ``endpointConfigName``) and
+leaves the Endpoint, its alarms and its scaling untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+from pydantic import Field
+
+from components import iam
+from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from infra import naming
+
+SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+MODEL_VERSION = r"^[0-9a-f]{64}$"
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+SHADOW_VARIANT_NAME = "shadow"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+_sm = aws.sagemaker
+TrafficRouting = _sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs
+CanarySize = _sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs
+LinearStepSize = (
+    _sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs
+)
+
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+class Rollout(ComponentArgs):
+    """How traffic moves to a new configuration (SageMaker deployment guardrails)."""
+
+    strategy: Literal["all_at_once", "canary", "linear"] = "canary"
+    """``canary``: one slice, bake, then the rest; ``linear``: equal steps; ``all_at_once``: one step."""
+    canary_percent: Annotated[int, Field(ge=1, le=50)] = 10
+    """Share of capacity taking traffic first (SageMaker allows at most 50%)."""
+    linear_step_percent: Annotated[int, Field(ge=10, le=50)] = 20
+    """Share of capacity shifted per linear step."""
+    bake_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
+    """Wait between shifts while the alarms watch."""
+    termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
+    """How long the old fleet stays up after the last shift, for an instant rollback."""
+    max_execution_seconds: Annotated[int, Field(ge=600, le=14400)] = 3600
+    """Upper bound on the whole deployment."""
+
+
+class Guardrails(ComponentArgs):
+    """Thresholds of the rollback alarms."""
+
+    max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    """Largest share of invocations failing with a 5xx error (per minute, 2 of 3 minutes)."""
+    max_4xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """Largest share of invocations rejected with a 4xx error: a new model refusing valid input."""
+    p99_latency_ms: Annotated[float, Field(gt=0, le=60000)] = 500
+    """Largest acceptable 99th-percentile ModelLatency, in milliseconds."""
+    min_live_accuracy: Annotated[float, Field(ge=0, le=1)] | None = 0.8
+    """Smallest acceptable ``modelrail/LiveAccuracy``; ``None`` (no labels come back) drops that alarm."""
+
+
+class Scaling(ComponentArgs):
+    """Target tracking on invocations per instance."""
+
+    min_instances: Annotated[int, Field(ge=1, le=100)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=100)] = 4
+    target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 1000
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+
+
+class Shadow(ComponentArgs):
+    """A shadow variant: receives a copy of live traffic, never answers clients."""
+
+    model_version: Annotated[str, Field(pattern=MODEL_VERSION)]
+    instance_type: InstanceType = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    sampling_percent: Annotated[int, Field(ge=1, le=100)] = 100
+    """Share of production requests copied to the shadow."""
+
+
+class ModelEndpointArgs(ComponentArgs):
+    """Arguments of ``ModelEndpoint``."""
+
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
+    service: Annotated[str, Field(pattern=SERVICE_NAME)]
+    account_id: OutputStr
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+    model_version: Annotated[str, Field(pattern=MODEL_VERSION)]
+    """The pinned package id; the artifact is ``models/<service>/<version>/model.tar.gz``."""
+    bucket_name: OutputStr
+    """The artifact bucket: model artifacts in, captured data out."""
+    bucket_arn: OutputStr
+    kms_key_arn: OutputStr
+    """Encrypts the instance volumes and the captured data."""
+    repository_arn: OutputStr
+    repository_url: OutputStr
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
+    """Tag of the serving image."""
+    instance_type: InstanceType = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, le=100)] = 2
+    rollout: Rollout = Rollout()
+    guardrails: Guardrails = Guardrails()
+    scaling: Scaling = Scaling()
+    data_capture_percent: Percent = 20
+    """Share of requests and responses captured to ``data-capture/<service>/``; 0 turns capture off."""
+    shadow: Shadow | None = None
+    """An optional shadow variant (default: none)."""
+    alerts_topic_arn: OutputStr | None = None
+    """Where the alarms send ALARM and OK notifications (default: nowhere)."""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.rollout.strategy == "canary" and self.instance_count < 2:
+            found.append(
+                f"instance_count = {self.instance_count}: a canary needs at least 2 instances "
+                "(raise instance_count or use strategy all_at_once)"
+            )
+        if self.scaling.min_instances > self.scaling.max_instances:
+            found.append(
+                f"scaling.min_instances = {self.scaling.min_instances}: at most "
+                f"scaling.max_instances ({self.scaling.max_instances})"
+            )
+        elif not self.scaling.min_instances <= self.instance_count <= self.scaling.max_instances:
+            found.append(
+                f"instance_count = {self.instance_count}: between scaling.min_instances and "
+                f"scaling.max_instances ({self.scaling.min_instances} to {self.scaling.max_instances})"
+            )
+        return found
+
+    @property
+    def endpoint_name(self) -> str:
+        return naming.endpoint_name(self.environment, self.service)
+
+    @property
+    def guardrail_names(self) -> tuple[str, ...]:
+        """The guardrails this endpoint carries, in ``naming.GUARDRAILS`` order."""
+        skip = {"live-accuracy"} if self.guardrails.min_live_accuracy is None else set()
+        return tuple(kind for kind in naming.GUARDRAILS if kind not in skip)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One CloudWatch metric of an endpoint, for alarms and dashboards."""
+
+    namespace: str
+    metric_name: str
+    dimensions: tuple[tuple[str, str], ...]
+    stat: str
+    period: int = 60
+    label: str = ""
+
+    def widget_metric(self) -> list[Any]:
+        """The metric as a CloudWatch dashboard ``metrics`` row."""
+        row: list[Any] = [self.namespace, self.metric_name]
+        for key, value in self.dimensions:
+            row.extend([key, value])
+        row.append({"stat": self.stat, "period": self.period, "label": self.label or self.metric_name})
+        return row
+
+
+class EndpointMetrics:
+    """Metric helpers of one endpoint variant, like the CDK's ``metricModelLatency``."""
+
+    def __init__(self, endpoint_name: str, variant_name: str = naming.VARIANT_NAME) -> None:
+        self.dimensions = (("EndpointName", endpoint_name), ("VariantName", variant_name))
+        self.variant_name = variant_name
+
+    def _aws(self, metric: str, stat: str) -> MetricSpec:
+        return MetricSpec(
+            SAGEMAKER_NAMESPACE, metric, self.dimensions, stat, label=f"{self.variant_name} {stat}"
+        )
+
+    def invocations(self) -> MetricSpec:
+        return self._aws("Invocations", "Sum")
+
+    def invocation_5xx_errors(self) -> MetricSpec:
+        return self._aws("Invocation5XXErrors", "Sum")
+
+    def invocation_4xx_errors(self) -> MetricSpec:
+        return self._aws("Invocation4XXErrors", "Sum")
+
+    def model_latency(self, stat: str = "p99") -> MetricSpec:
+        """ModelLatency in microseconds (``p50``, ``p99``, ``Average``…)."""
+        return self._aws("ModelLatency", stat)
+
+    def live_accuracy(self) -> MetricSpec:
+        """Accuracy on delayed labels, published by the controller with the same dimensions."""
+        return MetricSpec(
+            naming.QUALITY_NAMESPACE,
+            naming.LIVE_ACCURACY_METRIC,
+            self.dimensions,
+            "Average",
+            period=300,
+            label=f"{self.variant_name} live accuracy",
+        )
+
+
+class ServiceAlarms(pulumi.ComponentResource):
+    """The guardrail alarms of one endpoint, with names that never change between rollouts.
+
+    Missing data is treated on purpose: an idle endpoint has no errors and no latency, so the
+    rate and latency alarms treat gaps as not breaching (a quiet canary never rolls back);
+    labels for live accuracy arrive late and sparsely, so that alarm ignores gaps and keeps
+    its last state instead of flapping.
+    """
+
+    alarm_names: pulumi.Output[list[str]]
+
+    def __init__(
+        self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("modelrail:endpoint:ServiceAlarms", name, None, opts)
+        metrics = EndpointMetrics(args.endpoint_name)
+        actions = [args.alerts_topic_arn] if args.alerts_topic_arn is not None else []
+        common: dict[str, Any] = {
+            "alarm_actions": actions,
+            "ok_actions": actions,
+            "tags": args.tags,
+            "opts": child(self),
+        }
+        guard = args.guardrails
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        for kind in args.guardrail_names:
+            alarm = naming.alarm_name(args.environment, args.service, kind)
+            if kind == "5xx-rate":
+                self.alarms[kind] = self._rate(
+                    f"{name}-{kind}",
+                    alarm,
+                    metrics.invocation_5xx_errors(),
+                    metrics,
+                    guard.max_5xx_rate,
+                    common,
+                )
+            elif kind == "4xx-rate":
+                self.alarms[kind] = self._rate(
+                    f"{name}-{kind}",
+                    alarm,
+                    metrics.invocation_4xx_errors(),
+                    metrics,
+                    guard.max_4xx_rate,
+                    common,
+                )
+            elif kind == "p99-latency":
+                latency = metrics.model_latency("p99")
+                self.alarms[kind] = aws.cloudwatch.MetricAlarm(
+                    f"{name}-{kind}",
+                    name=alarm,
+                    alarm_description=f"p99 model latency above {guard.p99_latency_ms:g} ms: rolls back",
+                    namespace=latency.namespace,
+                    metric_name=latency.metric_name,
+                    dimensions=dict(latency.dimensions),
+                    extended_statistic="p99",
+                    period=60,
+                    evaluation_periods=3,
+                    datapoints_to_alarm=2,
+                    threshold=guard.p99_latency_ms * 1000,  # ModelLatency is in microseconds
+                    comparison_operator="GreaterThanThreshold",
+                    treat_missing_data="notBreaching",
+                    **common,
+                )
+            else:
+                accuracy = metrics.live_accuracy()
+                assert guard.min_live_accuracy is not None  # guardrail_names drops it otherwise
+                self.alarms[kind] = aws.cloudwatch.MetricAlarm(
+                    f"{name}-{kind}",
+                    name=alarm,
+                    alarm_description=(
+                        f"live accuracy below {guard.min_live_accuracy:g}: rolls back a rollout"
+                    ),
+                    namespace=accuracy.namespace,
+                    metric_name=accuracy.metric_name,
+                    dimensions=dict(accuracy.dimensions),
+                    statistic="Average",
+                    period=accuracy.period,
+                    evaluation_periods=1,
+                    threshold=guard.min_live_accuracy,
+                    comparison_operator="LessThanThreshold",
+                    treat_missing_data="ignore",
+                    **common,
+                )
+        self.names = [
+            naming.alarm_name(args.environment, args.service, kind) for kind in args.guardrail_names
+        ]
+        self.alarm_names = pulumi.Output.all(*(alarm.name for alarm in self.alarms.values()))
+        self.register_outputs({"alarm_names": self.alarm_names})
+
+    @staticmethod
+    def _rate(
+        resource_name: str,
+        alarm: str,
+        errors: MetricSpec,
+        metrics: EndpointMetrics,
+        threshold: float,
+        common: dict[str, Any],
+    ) -> aws.cloudwatch.MetricAlarm:
+        """An error-rate alarm: errors / invocations per minute, by metric math."""
+        invocations = metrics.invocations()
+
+        def query(query_id: str, spec: MetricSpec) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=query_id,
+                return_data=False,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=spec.namespace,
+                    metric_name=spec.metric_name,
+                    dimensions=dict(spec.dimensions),
+                    stat=spec.stat,
+                    period=spec.period,
+                ),
+            )
+
+        return aws.cloudwatch.MetricAlarm(
+            resource_name,
+            name=alarm,
+            alarm_description=f"{errors.metric_name} rate above {threshold:g}: rolls back a rollout",
+            metric_queries=[
+                query("errors", errors),
+                query("invocations", invocations),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="rate",
+                    expression="IF(invocations > 0, errors / invocations, 0)",
+                    label=f"{errors.metric_name} rate",
+                    return_data=True,
+                ),
+            ],
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            threshold=threshold,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            **common,
+        )
+
+
+class ModelEndpoint(pulumi.ComponentResource):
+    """A guarded SageMaker endpoint serving one pinned model version of one service."""
+
+    endpoint_name: pulumi.Output[str]
+    endpoint_arn: pulumi.Output[str]
+    endpoint_config_name: pulumi.Output[str]
+    model_name: pulumi.Output[str]
+    variant_name: pulumi.Output[str]
+    alarm_names: pulumi.Output[list[str]]
+    role_arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: ModelEndpointArgs | dict[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        valid = validate_args(f"ModelEndpoint {name!r}", ModelEndpointArgs, args)
+        super().__init__("modelrail:endpoint:ModelEndpoint", name, None, opts)
+        self._name = name
+        self._grants = 0
+        self.args = valid
+        self.metrics = EndpointMetrics(valid.endpoint_name)
+        image = pulumi.Output.concat(valid.repository_url, ":", valid.image_tag)
+        model_prefix = f"models/{valid.service}/"
+        capture_prefix = f"data-capture/{valid.service}/"
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            description=f"modelrail {valid.environment}: serves {valid.service}",
+            assume_role_policy=pulumi.Output.from_input(valid.account_id).apply(
+                lambda account: render_json(iam.assume_role_policy("sagemaker.amazonaws.com", account))
+            ),
+            tags=valid.tags,
+            opts=child(self),
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(
+                valid.bucket_arn, valid.repository_arn, valid.kms_key_arn, valid.account_id
+            ).apply(
+                lambda v: render_json(
+                    iam.serving_policy(
+                        bucket_arn=v[0],
+                        model_prefix=model_prefix,
+                        capture_prefix=capture_prefix,
+                        repository_arn=v[1],
+                        kms_key_arn=v[2],
+                        region=valid.region,
+                        account_id=v[3],
+                    )
+                )
+            ),
+            opts=child(self),
+        )
+
+        self.model = self._model(f"{name}-model", valid.model_version, image, role_policy)
+        shadow_model = (
+            self._model(f"{name}-shadow-model", valid.shadow.model_version, image, role_policy)
+            if valid.shadow is not None
+            else None
+        )
+
+        # Auto-named and retained: every change makes a new configuration, and the previous one
+        # must survive for SageMaker (or the controller) to roll back to it.
+        self.endpoint_config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            kms_key_arn=valid.kms_key_arn,
+            production_variants=[
+                {
+                    "variant_name": naming.VARIANT_NAME,
+                    "model_name": self.model.name,
+                    "instance_type": valid.instance_type,
+                    "initial_instance_count": valid.instance_count,
+                    "initial_variant_weight": 1,
+                }
+            ],
+            shadow_production_variants=(
+                [
+                    {
+                        "variant_name": SHADOW_VARIANT_NAME,
+                        "model_name": shadow_model.name,
+                        "instance_type": valid.shadow.instance_type,
+                        "initial_instance_count": valid.shadow.instance_count,
+                        "initial_variant_weight": valid.shadow.sampling_percent / 100,
+                    }
+                ]
+                if valid.shadow is not None and shadow_model is not None
+                else None
+            ),
+            data_capture_config={
+                "enable_capture": valid.data_capture_percent > 0,
+                "initial_sampling_percentage": valid.data_capture_percent,
+                "destination_s3_uri": pulumi.Output.concat("s3://", valid.bucket_name, "/", capture_prefix),
+                "kms_key_id": valid.kms_key_arn,
+                "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
+                "capture_content_type_header": {
+                    "csv_content_types": ["text/csv"],
+                    "json_content_types": ["application/json"],
+                },
+            },
+            tags=valid.tags,
+            opts=child(self, retain_on_delete=True),
+        )
+
+        self.alarms = ServiceAlarms(f"{name}-alarms", valid, opts=child(self))
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=valid.endpoint_name,
+            endpoint_config_name=self.endpoint_config.name,
+            deployment_config=aws.sagemaker.EndpointDeploymentConfigArgs(
+                blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+                    traffic_routing_configuration=_traffic_routing(valid.rollout),
+                    termination_wait_in_seconds=valid.rollout.termination_wait_seconds,
+                    maximum_execution_timeout_in_seconds=valid.rollout.max_execution_seconds,
+                ),
+                auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+                    alarms=[
+                        aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(
+                            alarm_name=alarm
+                        )
+                        for alarm in self.alarms.names
+                    ]
+                ),
+            ),
+            tags=valid.tags,
+            opts=child(self, depends_on=list(self.alarms.alarms.values())),
+        )
+
+        scaling = valid.scaling
+        self.scaling_target = aws.appautoscaling.Target(
+            f"{name}-scaling",
+            service_namespace="sagemaker",
+            scalable_dimension=SCALABLE_DIMENSION,
+            resource_id=self.endpoint.name.apply(lambda n: f"endpoint/{n}/variant/{naming.VARIANT_NAME}"),
+            min_capacity=scaling.min_instances,
+            max_capacity=scaling.max_instances,
+            tags=valid.tags,
+            opts=child(self),
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-scaling-policy",
+            name=f"{valid.endpoint_name}-invocations-per-instance",
+            policy_type="TargetTrackingScaling",
+            service_namespace=self.scaling_target.service_namespace,
+            scalable_dimension=self.scaling_target.scalable_dimension,
+            resource_id=self.scaling_target.resource_id,
+            target_tracking_scaling_policy_configuration={
+                "target_value": scaling.target_invocations_per_instance,
+                "predefined_metric_specification": {
+                    "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
+                },
+                "scale_in_cooldown": scaling.scale_in_cooldown_seconds,
+                "scale_out_cooldown": scaling.scale_out_cooldown_seconds,
+            },
+            opts=child(self),
+        )
+
+        self.endpoint_name = self.endpoint.name
+        self.endpoint_arn = self.endpoint.arn
+        self.endpoint_config_name = self.endpoint_config.name
+        self.model_name = self.model.name
+        self.variant_name = pulumi.Output.from_input(naming.VARIANT_NAME)
+        self.alarm_names = self.alarms.alarm_names
+        self.role_arn = self.role.arn
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint_name,
+                "endpoint_arn": self.endpoint_arn,
+                "endpoint_config_name": self.endpoint_config_name,
+                "model_name": self.model_name,
+                "variant_name": self.variant_name,
+                "alarm_names": self.alarm_names,
+                "role_arn": self.role_arn,
+            }
+        )
+
+    def _model(
+        self, name: str, version: str, image: pulumi.Output[str], role_policy: aws.iam.RolePolicy
+    ) -> aws.sagemaker.Model:
+        """A Model for one version: auto-named and retained, because a retained configuration
+        that names a deleted model is no rollback target."""
+        valid = self.args
+        return aws.sagemaker.Model(
+            name,
+            execution_role_arn=self.role.arn,
+            primary_container={
+                "image": image,
+                "model_data_url": pulumi.Output.concat(
+                    "s3://", valid.bucket_name, "/", naming.artifact_key(valid.service, version)
+                ),
+                "environment": {"MODELRAIL_SERVICE": valid.service, "MODELRAIL_MODEL_VERSION": version},
+            },
+            tags={**valid.tags, "model-version": version},
+            opts=child(self, retain_on_delete=True, depends_on=[role_policy]),
+        )
+
+    def grant_invoke(self, role: aws.iam.Role, name: str | None = None) -> aws.iam.RolePolicy:
+        """Let ``role`` invoke this endpoint (and nothing else); returns the inline policy.
+
+        ``name`` is the policy's resource name (default: ``<endpoint>-invoke-<n>``).
+        """
+        self._grants += 1
+        return aws.iam.RolePolicy(
+            name or f"{self._name}-invoke-{self._grants}",
+            role=role.id,
+            policy=self.endpoint.arn.apply(lambda arn: render_json(iam.invoke_policy(arn))),
+            opts=child(self),
+        )
+
+
+def _traffic_routing(rollout: Rollout) -> TrafficRouting:
+    """The blue/green traffic routing block for a rollout strategy; the wait is the bake."""
+    return TrafficRouting(
+        type=rollout.strategy.upper(),
+        wait_interval_in_seconds=rollout.bake_seconds,
+        canary_size=(
+            CanarySize(type="CAPACITY_PERCENT", value=rollout.canary_percent)
+            if rollout.strategy == "canary"
+            else None
+        ),
+        linear_step_size=(
+            LinearStepSize(type="CAPACITY_PERCENT", value=rollout.linear_step_percent)
+            if rollout.strategy == "linear"
+            else None
+        ),
+    )

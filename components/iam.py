@@ -1,0 +1,369 @@
+"""IAM and resource policy documents as pure functions of ARNs.
+
+Components render these with ``render_json`` once the ARNs they name are known, so every
+document is deterministic JSON and can be unit-tested without Pulumi. The rules:
+
+* no ``*`` action anywhere, and no wildcard action in any ``Allow`` (a ``Deny`` may cover a
+  whole service, e.g. refusing every S3 call over plain HTTP, because denying broadly is the
+  safe direction);
+* a ``*`` resource only where AWS requires it, each such case commented where it appears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+PolicyDocument = dict[str, Any]
+Statement = dict[str, Any]
+
+VERSION = "2012-10-17"
+
+KMS_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+KMS_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+KMS_SERVICE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
+
+
+def document(*statements: Statement) -> PolicyDocument:
+    """A policy document holding ``statements`` in the order given."""
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def allow(sid: str, actions: Sequence[str], resources: Sequence[str], **extra: Any) -> Statement:
+    """An ``Allow`` statement; actions and resources sorted so the rendering is stable."""
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(resources), **extra}
+
+
+def _service(principal: str) -> dict[str, str]:
+    return {"Service": principal}
+
+
+def assume_role_policy(service_principal: str, account_id: str) -> PolicyDocument:
+    """Trust policy letting one AWS service assume the role, only on behalf of this account."""
+    return document(
+        {
+            "Sid": "AssumedByService",
+            "Effect": "Allow",
+            "Principal": _service(service_principal),
+            "Action": ["sts:AssumeRole"],
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
+def deny_insecure_transport(sid: str, service: str, resources: Sequence[str]) -> Statement:
+    """Refuse every call over plain HTTP. The only wildcard action allowed: inside a ``Deny``."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": [f"{service}:*"],
+        "Resource": sorted(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def bucket_policy(bucket_arn: str, log_source_bucket_arn: str | None, account_id: str) -> PolicyDocument:
+    """TLS only, no object written under another encryption than SSE-KMS.
+
+    Objects written without an encryption header are encrypted by the bucket's default
+    (the customer-managed key), so the second statement only has to refuse explicit
+    downgrades such as SSE-S3. A log bucket (``log_source_bucket_arn`` set) also lets the S3
+    logging service deliver the source bucket's access logs, and nothing else.
+    """
+    statements = [
+        deny_insecure_transport("DenyInsecureTransport", "s3", [bucket_arn, f"{bucket_arn}/*"]),
+        {
+            "Sid": "DenyObjectsNotEncryptedWithKms",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["s3:PutObject"],
+            "Resource": [f"{bucket_arn}/*"],
+            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        },
+    ]
+    if log_source_bucket_arn is not None:
+        statements.append(
+            {
+                "Sid": "AllowAccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": _service("logging.s3.amazonaws.com"),
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket_arn}/access-logs/*"],
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": log_source_bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        )
+    return document(*statements)
+
+
+def kms_key_policy(account_id: str, service_principals: Sequence[str] = ()) -> PolicyDocument:
+    """A customer-managed key: the account administers and uses it; named services may encrypt.
+
+    ``Resource: "*"`` is what AWS requires in a key policy: it means "this key", since a key
+    policy is attached to exactly one key.
+    """
+    root = {"AWS": f"arn:aws:iam::{account_id}:root"}
+    statements: list[Statement] = [
+        {
+            "Sid": "AccountAdministersKey",
+            "Effect": "Allow",
+            "Principal": root,
+            "Action": sorted(KMS_ADMIN_ACTIONS),
+            "Resource": "*",  # required: a key policy's resource is always the key itself
+        },
+        {
+            "Sid": "AccountIamPoliciesUseKey",
+            "Effect": "Allow",
+            "Principal": root,
+            "Action": sorted(KMS_USE_ACTIONS),
+            "Resource": "*",  # required: a key policy's resource is always the key itself
+        },
+    ]
+    if service_principals:
+        statements.append(
+            {
+                "Sid": "ServicesEncryptForThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": sorted(service_principals)},
+                "Action": sorted(KMS_SERVICE_ACTIONS),
+                "Resource": "*",  # required: a key policy's resource is always the key itself
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        )
+    return document(*statements)
+
+
+def _ecr_pull(repository_arn: str) -> list[Statement]:
+    return [
+        allow("PullImages", ECR_PULL_ACTIONS, [repository_arn]),
+        # required: ecr:GetAuthorizationToken has no resource-level permissions in AWS
+        allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+    ]
+
+
+def _logs(region: str, account_id: str, group_prefix: str) -> Statement:
+    base = f"arn:aws:logs:{region}:{account_id}:log-group:{group_prefix}"
+    return allow("WriteLogs", LOG_ACTIONS, [f"{base}*", f"{base}*:log-stream:*"])
+
+
+def _use_key(kms_key_arn: str) -> Statement:
+    return allow("UseKey", KMS_SERVICE_ACTIONS, [kms_key_arn])
+
+
+def _put_metrics(namespace: str) -> Statement:
+    # required: cloudwatch:PutMetricData has no resource-level permissions; the namespace
+    # condition is how AWS scopes it.
+    return allow(
+        "PutMetrics",
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        Condition={"StringEquals": {"cloudwatch:namespace": namespace}},
+    )
+
+
+def training_policy(
+    *,
+    bucket_arn: str,
+    data_prefix: str,
+    output_prefix: str,
+    repository_arn: str,
+    kms_key_arn: str,
+    model_package_group: str,
+    role_arn: str,
+    region: str,
+    account_id: str,
+) -> PolicyDocument:
+    """The training pipeline's role: read its data, write its output, run its jobs, register.
+
+    The pipeline itself starts the training and processing jobs with this role, hence the
+    ``iam:PassRole`` to itself, limited to SageMaker.
+    """
+    sagemaker = f"arn:aws:sagemaker:{region}:{account_id}"
+    return document(
+        allow("ReadTrainingData", ["s3:GetObject"], [f"{bucket_arn}/{data_prefix}*"]),
+        allow(
+            "ListOwnPrefixes",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": sorted([f"{data_prefix}*", f"{output_prefix}*"])}},
+        ),
+        allow("WriteTrainingOutput", ["s3:GetObject", "s3:PutObject"], [f"{bucket_arn}/{output_prefix}*"]),
+        *_ecr_pull(repository_arn),
+        _logs(region, account_id, "/aws/sagemaker/"),
+        _use_key(kms_key_arn),
+        allow(
+            "RunPipelineJobs",
+            [
+                "sagemaker:AddTags",
+                "sagemaker:CreateProcessingJob",
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeProcessingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:StopTrainingJob",
+            ],
+            [f"{sagemaker}:processing-job/*", f"{sagemaker}:training-job/*"],
+        ),
+        allow(
+            "RegisterModelPackages",
+            ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            [
+                f"{sagemaker}:model-package-group/{model_package_group}",
+                f"{sagemaker}:model-package/{model_package_group}/*",
+            ],
+        ),
+        allow(
+            "PassOwnRoleToSageMaker",
+            ["iam:PassRole"],
+            [role_arn],
+            Condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+    )
+
+
+def serving_policy(
+    *,
+    bucket_arn: str,
+    model_prefix: str,
+    capture_prefix: str,
+    repository_arn: str,
+    kms_key_arn: str,
+    region: str,
+    account_id: str,
+) -> PolicyDocument:
+    """The endpoint's model role: read its own service's artifacts, write captured data, log."""
+    return document(
+        allow("ReadModelArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{model_prefix}*"]),
+        allow("WriteCapturedData", ["s3:PutObject"], [f"{bucket_arn}/{capture_prefix}*"]),
+        *_ecr_pull(repository_arn),
+        _logs(region, account_id, "/aws/sagemaker/Endpoints/"),
+        _use_key(kms_key_arn),
+        _put_metrics("/aws/sagemaker/Endpoints"),
+    )
+
+
+def monitoring_policy(
+    *,
+    bucket_arn: str,
+    capture_prefix: str,
+    output_prefix: str,
+    kms_key_arn: str,
+    region: str,
+    account_id: str,
+) -> PolicyDocument:
+    """The data-quality monitor's role: read captured data, write reports and metrics."""
+    return document(
+        allow("ReadCapturedData", ["s3:GetObject"], [f"{bucket_arn}/{capture_prefix}*"]),
+        allow(
+            "ListCapturedData",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{capture_prefix}*"]}},
+        ),
+        allow("WriteReports", ["s3:PutObject"], [f"{bucket_arn}/{output_prefix}*"]),
+        _logs(region, account_id, "/aws/sagemaker/ProcessingJobs"),
+        _use_key(kms_key_arn),
+        _put_metrics("aws/sagemaker/Endpoints/data-metrics"),
+    )
+
+
+def invoke_policy(endpoint_arn: str) -> PolicyDocument:
+    """What a caller needs to send requests to one endpoint, and nothing more."""
+    return document(
+        allow(
+            "InvokeEndpoint",
+            ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+            [endpoint_arn],
+        )
+    )
+
+
+def queue_policy(queue_arn: str, rule_arn: str) -> PolicyDocument:
+    """Only the registry's EventBridge rule may send to the queue, and only over TLS."""
+    return document(
+        {
+            "Sid": "EventBridgeRuleSends",
+            "Effect": "Allow",
+            "Principal": _service("events.amazonaws.com"),
+            "Action": ["sqs:SendMessage"],
+            "Resource": [queue_arn],
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        },
+        deny_insecure_transport("DenyInsecureTransport", "sqs", [queue_arn]),
+    )
+
+
+def topic_policy(topic_arn: str, account_id: str) -> PolicyDocument:
+    """CloudWatch alarms of this account publish to the alerts topic; plain HTTP is refused."""
+    return document(
+        {
+            "Sid": "CloudWatchAlarmsPublish",
+            "Effect": "Allow",
+            "Principal": _service("cloudwatch.amazonaws.com"),
+            "Action": ["sns:Publish"],
+            "Resource": [topic_arn],
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        deny_insecure_transport("DenyInsecureTransport", "sns", [topic_arn]),
+    )
+
+
+def model_package_group_read_policy(group_arn: str, reader_account_ids: Sequence[str]) -> PolicyDocument:
+    """Let other accounts (e.g. a separate prod account) read, never write, one model package group."""
+    package_arns = group_arn.replace(":model-package-group/", ":model-package/") + "/*"
+    return document(
+        {
+            "Sid": "CrossAccountRead",
+            "Effect": "Allow",
+            "Principal": {"AWS": sorted(f"arn:aws:iam::{account}:root" for account in reader_account_ids)},
+            "Action": sorted(
+                [
+                    "sagemaker:DescribeModelPackage",
+                    "sagemaker:DescribeModelPackageGroup",
+                    "sagemaker:ListModelPackages",
+                ]
+            ),
+            "Resource": sorted([group_arn, package_arns]),
+        }
+    )
+
+
+def actions_of(policy: PolicyDocument) -> list[tuple[str, str]]:
+    """Every (effect, action) pair in a document: what the wildcard checks look at."""
+    pairs = []
+    for statement in policy.get("Statement", []):
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            pairs.append((str(statement.get("Effect")), str(action)))
+    return pairs

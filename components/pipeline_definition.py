@@ -1,0 +1,308 @@
+"""The SageMaker Pipeline definition (train → evaluate → register) as typed models.
+
+The sagemaker SDK would build the same JSON, but it is a gigabyte of dependencies and needs
+a region at import time. The definition format is small and stable (schema version
+``2020-12-01``), so the three steps are modelled here and rendered as deterministic JSON.
+Registration always leaves the new version ``PendingManualApproval``: a person approves it
+after the controller's gates, never the pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.base import render_json
+
+SCHEMA_VERSION = "2020-12-01"
+TRAIN_STEP = "Train"
+EVALUATE_STEP = "Evaluate"
+REGISTER_STEP = "Register"
+EVALUATION_OUTPUT = "evaluation"
+EVALUATION_FILE = "evaluation.json"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Get(_Model):
+    """A reference resolved by SageMaker at run time (a parameter or a step's property)."""
+
+    path: str
+
+    def render(self) -> dict[str, Any]:
+        return {"Get": self.path}
+
+
+class Join(_Model):
+    """Values joined at run time, e.g. an output prefix and a file name."""
+
+    on: str
+    values: tuple[str | Get, ...]
+
+    def render(self) -> dict[str, Any]:
+        return {"Std:Join": {"On": self.on, "Values": [_render(value) for value in self.values]}}
+
+
+Value = str | Get | Join
+
+
+def _render(value: Value) -> Any:
+    return value if isinstance(value, str) else value.render()
+
+
+class Parameter(_Model):
+    """A pipeline parameter, overridable per execution."""
+
+    name: str
+    default: str
+
+    def render(self) -> dict[str, Any]:
+        return {"Name": self.name, "Type": "String", "DefaultValue": self.default}
+
+    @property
+    def ref(self) -> Get:
+        return Get(path=f"Parameters.{self.name}")
+
+
+class Compute(_Model):
+    """Instances a job runs on; volumes encrypted with the platform key."""
+
+    instance_type: str = "ml.m5.large"
+    instance_count: int = Field(default=1, ge=1)
+    volume_size_gb: int = Field(default=30, ge=1)
+    max_runtime_seconds: int = Field(default=86400, ge=60)
+
+
+class TrainingStep(_Model):
+    """Train the model from the training-data prefix; the artifact goes to the output prefix."""
+
+    image_uri: str
+    role_arn: str
+    train_data: Value
+    output_uri: str
+    kms_key_arn: str
+    compute: Compute = Compute()
+    hyperparameters: dict[str, str] = {}
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "Name": TRAIN_STEP,
+            "Type": "Training",
+            "Arguments": {
+                "AlgorithmSpecification": {"TrainingImage": self.image_uri, "TrainingInputMode": "File"},
+                "HyperParameters": dict(sorted(self.hyperparameters.items())),
+                "InputDataConfig": [
+                    {
+                        "ChannelName": "train",
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataDistributionType": "FullyReplicated",
+                                "S3DataType": "S3Prefix",
+                                "S3Uri": _render(self.train_data),
+                            }
+                        },
+                    }
+                ],
+                "OutputDataConfig": {"KmsKeyId": self.kms_key_arn, "S3OutputPath": self.output_uri},
+                "ResourceConfig": {
+                    "InstanceCount": self.compute.instance_count,
+                    "InstanceType": self.compute.instance_type,
+                    "VolumeKmsKeyId": self.kms_key_arn,
+                    "VolumeSizeInGB": self.compute.volume_size_gb,
+                },
+                "RoleArn": self.role_arn,
+                "StoppingCondition": {"MaxRuntimeInSeconds": self.compute.max_runtime_seconds},
+            },
+        }
+
+    @property
+    def model_artifacts(self) -> Get:
+        return Get(path=f"Steps.{TRAIN_STEP}.ModelArtifacts.S3ModelArtifacts")
+
+
+class EvaluationStep(_Model):
+    """Score the trained model on held-out data; writes ``evaluation.json``."""
+
+    image_uri: str
+    role_arn: str
+    model_artifacts: Get
+    test_data: Value
+    output_uri: str
+    kms_key_arn: str
+    compute: Compute = Compute(max_runtime_seconds=3600)
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "Name": EVALUATE_STEP,
+            "Type": "Processing",
+            "Arguments": {
+                "AppSpecification": {
+                    "ContainerEntrypoint": ["python3", "-m", "modelrail_serving.evaluate"],
+                    "ImageUri": self.image_uri,
+                },
+                "ProcessingInputs": [
+                    _processing_input("model", self.model_artifacts, "/opt/ml/processing/model"),
+                    _processing_input("test", self.test_data, "/opt/ml/processing/test"),
+                ],
+                "ProcessingOutputConfig": {
+                    "KmsKeyId": self.kms_key_arn,
+                    "Outputs": [
+                        {
+                            "OutputName": EVALUATION_OUTPUT,
+                            "S3Output": {
+                                "LocalPath": "/opt/ml/processing/evaluation",
+                                "S3UploadMode": "EndOfJob",
+                                "S3Uri": self.output_uri,
+                            },
+                        }
+                    ],
+                },
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": self.compute.instance_count,
+                        "InstanceType": self.compute.instance_type,
+                        "VolumeKmsKeyId": self.kms_key_arn,
+                        "VolumeSizeInGB": self.compute.volume_size_gb,
+                    }
+                },
+                "RoleArn": self.role_arn,
+                "StoppingCondition": {"MaxRuntimeInSeconds": self.compute.max_runtime_seconds},
+            },
+            "PropertyFiles": [
+                {
+                    "FilePath": EVALUATION_FILE,
+                    "OutputName": EVALUATION_OUTPUT,
+                    "PropertyFileName": "EvaluationReport",
+                }
+            ],
+        }
+
+    @property
+    def report_uri(self) -> Join:
+        output = f"Steps.{EVALUATE_STEP}.ProcessingOutputConfig.Outputs['{EVALUATION_OUTPUT}'].S3Output.S3Uri"
+        return Join(on="/", values=(Get(path=output), EVALUATION_FILE))
+
+
+def _processing_input(name: str, source: Value, local_path: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "LocalPath": local_path,
+            "S3DataDistributionType": "FullyReplicated",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3Uri": _render(source),
+        },
+    }
+
+
+class RegisterStep(_Model):
+    """Register the trained model in the service's group, waiting for a person's approval."""
+
+    model_package_group_name: str
+    image_uri: str
+    model_artifacts: Get
+    evaluation_report: Join
+    approval_status: Literal["PendingManualApproval"] = "PendingManualApproval"
+    content_types: tuple[str, ...] = ("application/json", "text/csv")
+    inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge")
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "Name": REGISTER_STEP,
+            "Type": "RegisterModel",
+            "DependsOn": [EVALUATE_STEP],
+            "Arguments": {
+                "InferenceSpecification": {
+                    "Containers": [{"Image": self.image_uri, "ModelDataUrl": self.model_artifacts.render()}],
+                    "SupportedContentTypes": sorted(self.content_types),
+                    "SupportedRealtimeInferenceInstanceTypes": sorted(self.inference_instance_types),
+                    "SupportedResponseMIMETypes": ["application/json"],
+                    "SupportedTransformInstanceTypes": sorted(self.inference_instance_types),
+                },
+                "ModelApprovalStatus": self.approval_status,
+                "ModelMetrics": {
+                    "ModelQuality": {
+                        "Statistics": {
+                            "ContentType": "application/json",
+                            "S3Uri": self.evaluation_report.render(),
+                        }
+                    }
+                },
+                "ModelPackageGroupName": self.model_package_group_name,
+            },
+        }
+
+
+class PipelineDefinition(_Model):
+    """A whole pipeline: its parameters and its steps, in execution order."""
+
+    parameters: tuple[Parameter, ...]
+    training: TrainingStep
+    evaluation: EvaluationStep
+    registration: RegisterStep
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "Version": SCHEMA_VERSION,
+            "Metadata": {},
+            "Parameters": [parameter.render() for parameter in self.parameters],
+            "PipelineExperimentConfig": {
+                "ExperimentName": {"Get": "Execution.PipelineName"},
+                "TrialName": {"Get": "Execution.PipelineExecutionId"},
+            },
+            "Steps": [self.training.render(), self.evaluation.render(), self.registration.render()],
+        }
+
+    def render(self) -> str:
+        """The definition as ``aws.sagemaker.Pipeline`` takes it: deterministic JSON."""
+        return render_json(self.to_dict())
+
+
+def train_evaluate_register(
+    *,
+    bucket: str,
+    data_prefix: str,
+    output_prefix: str,
+    image_uri: str,
+    role_arn: str,
+    kms_key_arn: str,
+    model_package_group_name: str,
+    compute: Compute,
+    seed: int = 0,
+) -> PipelineDefinition:
+    """The standard modelrail pipeline for one service, from plain (already resolved) values."""
+    train_data = Parameter(name="TrainDataUri", default=f"s3://{bucket}/{data_prefix}train/")
+    test_data = Parameter(name="TestDataUri", default=f"s3://{bucket}/{data_prefix}test/")
+    training = TrainingStep(
+        image_uri=image_uri,
+        role_arn=role_arn,
+        train_data=train_data.ref,
+        output_uri=f"s3://{bucket}/{output_prefix}models/",
+        kms_key_arn=kms_key_arn,
+        compute=compute,
+        hyperparameters={"seed": str(seed)},
+    )
+    evaluation = EvaluationStep(
+        image_uri=image_uri,
+        role_arn=role_arn,
+        model_artifacts=training.model_artifacts,
+        test_data=test_data.ref,
+        output_uri=f"s3://{bucket}/{output_prefix}evaluation/",
+        kms_key_arn=kms_key_arn,
+    )
+    registration = RegisterStep(
+        model_package_group_name=model_package_group_name,
+        image_uri=image_uri,
+        model_artifacts=training.model_artifacts,
+        evaluation_report=evaluation.report_uri,
+    )
+    return PipelineDefinition(
+        parameters=(train_data, test_data),
+        training=training,
+        evaluation=evaluation,
+        registration=registration,
+    )

@@ -1,0 +1,138 @@
+"""Training: a least-privilege SageMaker role and the service's train → evaluate → register pipeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pulumi
+import pulumi_aws as aws
+from pydantic import Field
+
+from components import iam
+from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from components.pipeline_definition import Compute, train_evaluate_register
+
+SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+
+
+def data_prefix(service: str) -> str:
+    """Where a service's training and test data live in the artifact bucket."""
+    return f"datasets/{service}/"
+
+
+def output_prefix(service: str) -> str:
+    """Where a service's pipeline writes trained models and evaluation reports."""
+    return f"training/{service}/"
+
+
+class TrainingArgs(ComponentArgs):
+    """Arguments of ``Training``."""
+
+    environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
+    service: Annotated[str, Field(pattern=SERVICE_NAME)]
+    account_id: OutputStr
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+    bucket_name: OutputStr
+    """The artifact bucket (data in ``datasets/<service>/``, output in ``training/<service>/``)."""
+    bucket_arn: OutputStr
+    kms_key_arn: OutputStr
+    """Encrypts job volumes and outputs."""
+    repository_arn: OutputStr
+    repository_url: OutputStr
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
+    """Tag of the training image in the repository (the serving image doubles as trainer)."""
+    model_package_group_name: OutputStr
+    """Where the pipeline registers new versions."""
+    compute: Compute = Compute()
+    """Instances for the training job (default one ``ml.m5.large``, 30 GB, 24 h)."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """Random seed passed to training, so a run is reproducible."""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Training(pulumi.ComponentResource):
+    """The execution role and SageMaker Pipeline that produce new versions of one service."""
+
+    role_arn: pulumi.Output[str]
+    pipeline_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: TrainingArgs | dict[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        valid = validate_args(f"Training {name!r}", TrainingArgs, args)
+        super().__init__("modelrail:training:Training", name, None, opts)
+        data, output = data_prefix(valid.service), output_prefix(valid.service)
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            description=f"modelrail {valid.environment}: trains and registers {valid.service}",
+            assume_role_policy=pulumi.Output.from_input(valid.account_id).apply(
+                lambda account: render_json(iam.assume_role_policy("sagemaker.amazonaws.com", account))
+            ),
+            tags=valid.tags,
+            opts=child(self),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(
+                valid.bucket_arn,
+                valid.repository_arn,
+                valid.kms_key_arn,
+                valid.model_package_group_name,
+                self.role.arn,
+                valid.account_id,
+            ).apply(
+                lambda v: render_json(
+                    iam.training_policy(
+                        bucket_arn=v[0],
+                        data_prefix=data,
+                        output_prefix=output,
+                        repository_arn=v[1],
+                        kms_key_arn=v[2],
+                        model_package_group=v[3],
+                        role_arn=v[4],
+                        region=valid.region,
+                        account_id=v[5],
+                    )
+                )
+            ),
+            opts=child(self),
+        )
+        definition = pulumi.Output.all(
+            valid.bucket_name,
+            pulumi.Output.concat(valid.repository_url, ":", valid.image_tag),
+            self.role.arn,
+            valid.kms_key_arn,
+            valid.model_package_group_name,
+        ).apply(
+            lambda v: train_evaluate_register(
+                bucket=v[0],
+                data_prefix=data,
+                output_prefix=output,
+                image_uri=v[1],
+                role_arn=v[2],
+                kms_key_arn=v[3],
+                model_package_group_name=v[4],
+                compute=valid.compute,
+                seed=valid.seed,
+            ).render()
+        )
+        pipeline_name = f"modelrail-{valid.environment}-{valid.service}"
+        self.pipeline = aws.sagemaker.Pipeline(
+            f"{name}-pipeline",
+            pipeline_name=pipeline_name,
+            pipeline_display_name=pipeline_name,
+            pipeline_description=f"Train, evaluate and register {valid.service} (pending manual approval)",
+            role_arn=self.role.arn,
+            pipeline_definition=definition,
+            tags=valid.tags,
+            opts=child(self, depends_on=[policy]),
+        )
+
+        self.role_arn = self.role.arn
+        self.pipeline_name = self.pipeline.pipeline_name
+        self.register_outputs({"role_arn": self.role_arn, "pipeline_name": self.pipeline_name})
