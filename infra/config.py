@@ -95,6 +95,8 @@ class Platform(_Model):
     """Artifact retention per stage (see below)."""
     alerts: Alerts = Alerts()
     """Alert destinations (see below)."""
+    approval_required: bool = False
+    """Promotions need the production-stage gates and a second person's approval (always on in prod)."""
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
     ] = {}
@@ -375,6 +377,15 @@ def parse_config_map(
                     "config.aws:region",
                     region,
                     f"must equal platform.region ({platform.region!r})",
+                )
+            )
+        if platform.environment == "prod" and not platform.approval_required:
+            issues.append(
+                ConfigIssue(
+                    source,
+                    f"config.{PLATFORM_KEY}.approvalRequired",
+                    platform.approval_required,
+                    "prod always requires a second person's approval: true",
                 )
             )
         for name, service in services.items():

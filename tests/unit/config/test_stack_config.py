@@ -269,6 +269,14 @@ BAD_CASES: list[tuple[str, str, Mutation, str, str, str]] = [
         "should match pattern",
     ),
     (
+        "prod-without-approval",
+        "prod",
+        _platform("approvalRequired", False),
+        "config.modelrail:platform.approvalRequired",
+        "false",
+        "prod always requires a second person's approval",
+    ),
+    (
         "plain-text-webhook",
         "local",
         _top("modelrail:alertWebhookUrl", "http://hooks.example.com"),
