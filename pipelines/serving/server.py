@@ -1,0 +1,135 @@
+"""The SageMaker inference container contract over the standard library's HTTP server.
+
+``GET /ping`` answers 200 once the model is loaded (it is loaded before the socket opens).
+``POST /invocations`` takes ``text/csv`` (rows in schema order, an optional header line) or
+``application/json`` (a list of rows, or ``{"instances": [...]}``; a row is an object by
+column name or a list in column order) and answers, per row, the positive class's
+probability and the predicted label, as JSON or, with ``Accept: text/csv``, as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pipelines.errors import BadInputError
+from pipelines.serving.model import LoadedPackage
+
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+"""SageMaker's limit on a real-time invocation payload."""
+
+VERSION_HEADER = "X-Modelrail-Model-Version"
+"""Every response names the package id that answered, so callers can see which model served."""
+
+
+def parse_rows(model: LoadedPackage, body: bytes, content_type: str) -> list[Any]:
+    """The request body as a list of rows; ``BadInputError`` if it cannot be read."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError("the body is not UTF-8") from None
+    if content_type == "text/csv":
+        rows = [row for row in csv.reader(io.StringIO(text), skipinitialspace=True) if row]
+        if rows and [cell.strip().lower() for cell in rows[0]] == [c.lower() for c in model.columns]:
+            rows = rows[1:]
+        return rows
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadInputError(f"the body is not JSON: {error}") from None
+    if isinstance(payload, dict) and "instances" in payload:
+        payload = payload["instances"]
+    elif isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list):
+        raise BadInputError("expected a JSON list of rows, or an object with an `instances` list")
+    return payload
+
+
+def render(predictions: list[dict[str, Any]], model: LoadedPackage, accept: str) -> tuple[bytes, str]:
+    """Predictions as (body, content type) in the format the client accepts."""
+    if accept == "text/csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["probability", "label"])
+        writer.writerows([p["probability"], p["label"]] for p in predictions)
+        return out.getvalue().encode("utf-8"), "text/csv"
+    body = {"model_version": model.package_id, "predictions": predictions}
+    return json.dumps(body, sort_keys=True).encode("utf-8"), "application/json"
+
+
+class InvocationHandler(BaseHTTPRequestHandler):
+    """One request; the model lives on the server object (``ModelServer.model``)."""
+
+    server: ModelServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/ping":
+            self._reply(HTTPStatus.OK, b"", "text/plain")
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}; use GET /ping or POST /invocations")
+
+    def do_POST(self) -> None:
+        if self.path != "/invocations":
+            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}; use GET /ping or POST /invocations")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"payload over {MAX_PAYLOAD_BYTES} bytes")
+            return
+        body = self.rfile.read(length)
+        content_type = _media_type(self.headers.get("Content-Type"), "application/json")
+        if content_type not in ("text/csv", "application/json"):
+            self._error(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"content type {content_type!r}; supported: text/csv, application/json",
+            )
+            return
+        accept = _media_type(self.headers.get("Accept"), "application/json")
+        model = self.server.model
+        try:
+            rows = parse_rows(model, body, content_type)
+            predictions = model.predict(model.frame(rows)) if rows else []
+        except BadInputError as error:
+            self._error(HTTPStatus.BAD_REQUEST, error.message)
+            return
+        payload, media = render(predictions, model, accept)
+        self._reply(HTTPStatus.OK, payload, media)
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._reply(status, json.dumps({"error": message}).encode("utf-8"), "application/json")
+
+    def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header(VERSION_HEADER, self.server.model.package_id)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.access_log:
+            super().log_message(format, *args)
+
+
+class ModelServer(ThreadingHTTPServer):
+    """A threading HTTP server that holds one verified model."""
+
+    daemon_threads = True
+
+    def __init__(self, model: LoadedPackage, host: str, port: int, *, access_log: bool = False) -> None:
+        self.model = model
+        self.access_log = access_log
+        super().__init__((host, port), InvocationHandler)
+
+
+def _media_type(header: str | None, default: str) -> str:
+    if not header or header.strip() in ("*/*", ""):
+        return default
+    first = header.split(",")[0].split(";")[0].strip().lower()
+    return default if first == "*/*" else first

@@ -1,0 +1,37 @@
+"""Pipeline steps that models may contain beyond scikit-learn's own.
+
+They live in the serving package because a model can only be loaded where its classes can
+be imported, and the serving package is what travels with the model. Each class here is on
+the loader's list of trusted types (``pipelines.serving.model.TRUSTED_TYPES``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class PerRowDelay(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Waits ``ms_per_row`` milliseconds per row, then passes the rows through unchanged.
+
+    It stands for an expensive online feature lookup. The demo trains a model with this step
+    to get a real model that is slower live than its predecessor. The delay applies at
+    prediction time only: fitting passes the training rows straight through, so training a
+    slow model takes no longer than training a fast one.
+    """
+
+    def __init__(self, ms_per_row: float = 0.0) -> None:
+        self.ms_per_row = ms_per_row
+
+    def fit(self, x: Any, y: Any = None) -> PerRowDelay:
+        return self
+
+    def fit_transform(self, x: Any, y: Any = None, **fit_params: Any) -> Any:
+        return x
+
+    def transform(self, x: Any) -> Any:
+        if self.ms_per_row > 0:
+            time.sleep(self.ms_per_row * len(x) / 1000.0)
+        return x

@@ -1,0 +1,108 @@
+"""Integrity of a model directory: every file's sha256 against ``manifest.json``.
+
+A model directory is what SageMaker extracts from ``model.tar.gz`` into ``/opt/ml/model``.
+Nothing in it is trusted until this check passes, so the server, the sandbox and every
+deployment call ``verify_model_dir`` before they read anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import BadInputError, RefusedError
+
+MANIFEST = "manifest.json"
+PACKAGE_FORMAT = "modelrail.package/1"
+_CHUNK = 1 << 20
+
+
+class TamperedArtifactError(RefusedError):
+    """A file whose bytes are not the bytes the manifest recorded (or a file the manifest lacks)."""
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a model directory; ``BadInputError`` if it is unreadable."""
+    path = model_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise BadInputError(f"{path}: no manifest.json; not a modelrail model package") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadInputError(f"{path}: unreadable manifest: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != PACKAGE_FORMAT:
+        raise BadInputError(f"{path}: format is not {PACKAGE_FORMAT!r}; not a modelrail model package")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("sha256"), str) for entry in files.values()
+    ):
+        raise BadInputError(f"{path}: `files` must map each path to an object with a `sha256`")
+    return manifest
+
+
+def verify_model_dir(model_dir: Path, *, expected_package_id: str | None = None) -> dict[str, Any]:
+    """Check every file of ``model_dir`` against its manifest; return the manifest.
+
+    Refuses (``TamperedArtifactError``) a file whose sha256 differs, naming the file and both
+    hashes; a missing file; a file the manifest does not list; and, when ``expected_package_id``
+    is given, a manifest that is not the one the package id names.
+    """
+    model_dir = Path(model_dir)
+    if expected_package_id is not None:
+        actual_id = sha256_file(model_dir / MANIFEST) if (model_dir / MANIFEST).is_file() else "missing"
+        if actual_id != expected_package_id:
+            raise TamperedArtifactError(
+                f"{model_dir / MANIFEST}: sha256 {actual_id} but the package id is {expected_package_id}",
+                details=[
+                    f"file: {MANIFEST}",
+                    f"expected sha256: {expected_package_id}",
+                    f"actual sha256: {actual_id}",
+                ],
+            )
+    manifest = read_manifest(model_dir)
+    listed: dict[str, Any] = manifest["files"]
+    for name in sorted(listed):
+        expected = listed[name]["sha256"]
+        path = model_dir / name
+        if not _inside(model_dir, path):
+            raise TamperedArtifactError(
+                f"{model_dir / MANIFEST}: lists {name!r}, which lies outside the package"
+            )
+        if not path.is_file():
+            raise TamperedArtifactError(
+                f"{path}: missing; the manifest records sha256 {expected}",
+                details=[f"file: {name}", f"expected sha256: {expected}", "actual: missing"],
+            )
+        actual = sha256_file(path)
+        if actual != expected:
+            raise TamperedArtifactError(
+                f"{path}: sha256 {actual} does not match the manifest's {expected}; refusing a tampered file",
+                details=[f"file: {name}", f"expected sha256: {expected}", f"actual sha256: {actual}"],
+            )
+    present = (p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+    extra = sorted(name for name in present if name not in listed and name != MANIFEST)
+    if extra:
+        raise TamperedArtifactError(
+            f"{model_dir}: files not listed in the manifest: {', '.join(extra)}",
+            details=[f"unlisted file: {name}" for name in extra],
+        )
+    return manifest
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
