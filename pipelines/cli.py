@@ -17,6 +17,8 @@ from rich.markup import escape
 
 from pipelines.commands import config as config_commands
 from pipelines.commands import plan as plan_commands
+from pipelines.commands import policy as policy_commands
+from pipelines.commands import service as service_commands
 from pipelines.console import emit_json, err_console
 from pipelines.errors import ExitCode, InterruptedByUserError, ModelrailError
 
@@ -29,6 +31,8 @@ app = typer.Typer(
 )
 app.add_typer(config_commands.app, name="config")
 plan_commands.register(app)
+policy_commands.register(app)
+service_commands.register(app)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
