@@ -23,13 +23,34 @@ from infra.config import (
 from pipelines.errors import BadInputError, RefusedError
 
 
-def _yaml() -> Any:
+def _yaml(text: str) -> Any:
+    """A round-trip YAML that writes back in the file's own style (indents, ``null``, quotes)."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
 
+    _, indent, block_sequence_indent = load_yaml_guess_indent(text)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
+    mapping = _mapping_indent(text)
+    if block_sequence_indent is None:  # no block sequences to learn from: dashes under the parent key
+        yaml.indent(mapping=mapping, sequence=mapping + 2, offset=mapping)
+    else:
+        yaml.indent(mapping=mapping, sequence=indent, offset=block_sequence_indent)
+    yaml.representer.add_representer(
+        type(None), lambda representer, _: representer.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     return yaml
+
+
+def _mapping_indent(text: str) -> int:
+    """The smallest indent of a nested mapping key in the file (2 when there is none)."""
+    indents = [
+        len(line) - len(line.lstrip(" "))
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", "-"))
+    ]
+    return min((indent for indent in indents if indent > 0), default=2)
 
 
 def pinned_version(path: Path, service: str) -> str:
@@ -50,8 +71,8 @@ def pinned_version(path: Path, service: str) -> str:
 
 def render_pin(path: Path, service: str, version: str) -> str:
     """The stack file's text with ``service``'s modelVersion set to ``version``; everything else kept."""
-    yaml = _yaml()
     text = path.read_text(encoding="utf-8")
+    yaml = _yaml(text)
     document = yaml.load(text)
     try:
         entry = document["config"][SERVICES_KEY][service]

@@ -1,0 +1,188 @@
+"""Stage transitions, the promotion lock and stack-file pinning."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import LockedError, RefusedError
+from pipelines.promotion.lock import PromotionLock, read_lock
+from pipelines.promotion.stackfile import git_patch, pinned_version, write_pin
+from pipelines.promotion.stages import TRANSITIONS, Stage, check_transition
+
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [(current, target) for current, targets in TRANSITIONS.items() for target in targets],
+)
+def test_every_listed_transition_is_legal_and_says_what_it_means(current: Stage, target: Stage) -> None:
+    assert check_transition(current, target, version=SHA)
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [
+        (Stage.EXPERIMENTAL, Stage.PRODUCTION),
+        (Stage.PRODUCTION, Stage.CANDIDATE),
+        (Stage.ARCHIVED, Stage.PRODUCTION),
+        (Stage.CANDIDATE, Stage.EXPERIMENTAL),
+    ],
+)
+def test_illegal_transitions_are_refused_with_the_legal_ones(current: Stage, target: Stage) -> None:
+    with pytest.raises(RefusedError, match=f"cannot move from {current} to {target}") as caught:
+        check_transition(current, target, version=SHA)
+    assert "legal moves" in caught.value.details[0]
+
+
+def test_every_stage_is_documented() -> None:
+    import ast
+    import inspect
+
+    from pipelines.promotion import stages
+
+    tree = ast.parse(inspect.getsource(stages.Stage))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    documented = {
+        node.targets[0].id
+        for node, following in itertools.pairwise(body)
+        if isinstance(node, ast.Assign) and isinstance(following, ast.Expr)
+    }
+    assert documented == {stage.name for stage in Stage}
+
+
+def _hold_lock(
+    directory: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event
+) -> None:
+    with PromotionLock(Path(directory), service="svc", stack="dev", owner="other", operation="promote"):
+        ready.set()
+        release.wait(10)
+
+
+def test_a_held_lock_refuses_a_second_promotion(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with (
+            pytest.raises(LockedError, match="locked by other"),
+            PromotionLock(tmp_path, service="svc", stack="dev", owner="me", operation="promote"),
+        ):
+            pass
+    finally:
+        release.set()
+        holder.join(10)
+    with PromotionLock(tmp_path, service="svc", stack="dev", owner="me", operation="promote") as lock:
+        assert read_lock(lock.path) is not None
+    assert not lock.path.exists(), "released on exit"
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "dev--svc.lock"
+    dead = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    dead.start()
+    dead.join()
+    path.write_text(
+        json.dumps(
+            {
+                "service": "svc",
+                "stack": "dev",
+                "owner": "crashed",
+                "pid": dead.pid,
+                "host": __import__("socket").gethostname(),
+                "acquired_at": 0,
+                "expires_at": 9e12,
+                "operation": "promote",
+            }
+        )
+    )
+    with PromotionLock(tmp_path, service="svc", stack="dev", owner="me", operation="resume") as lock:
+        assert lock.took_over is not None
+        assert lock.took_over.owner == "crashed"
+
+
+def test_an_expired_lock_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "dev--svc.lock"
+    path.write_text(
+        json.dumps(
+            {
+                "service": "svc",
+                "stack": "dev",
+                "owner": "slow",
+                "pid": os.getpid(),
+                "host": "elsewhere",
+                "acquired_at": 0,
+                "expires_at": 1,
+                "operation": "promote",
+            }
+        )
+    )
+    with PromotionLock(tmp_path, service="svc", stack="dev", owner="me", operation="promote") as lock:
+        assert lock.took_over is not None
+
+
+@pytest.fixture
+def stack_file(tmp_path: Path, repo: Path) -> Path:
+    target = tmp_path / "stacks" / "Pulumi.prod.yaml"
+    target.parent.mkdir()
+    shutil.copy(repo / "stacks" / "Pulumi.prod.yaml", target)
+    return target
+
+
+def test_pinning_changes_only_the_version_line_and_keeps_comments(stack_file: Path) -> None:
+    before = stack_file.read_text()
+    previous = write_pin(stack_file, "fraud-score", SHA)
+    after = stack_file.read_text()
+    assert previous == before
+    diff = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
+    assert len(diff) == 1
+    assert diff[0][1] == f"      modelVersion: {SHA}"
+    assert "# Pinned by `modelrail promote`; never edit by hand." in after
+    assert pinned_version(stack_file, "fraud-score") == SHA
+
+
+def test_pinning_an_invalid_version_is_refused_and_writes_nothing(stack_file: Path) -> None:
+    before = stack_file.read_text()
+    with pytest.raises(RefusedError, match="would make the stack config invalid") as caught:
+        write_pin(stack_file, "adult-income", "not-a-sha")
+    assert "modelVersion" in caught.value.details[0]
+    assert stack_file.read_text() == before
+
+
+def test_pinning_an_unknown_service_is_refused(stack_file: Path) -> None:
+    with pytest.raises(RefusedError, match="no service 'nope'"):
+        write_pin(stack_file, "nope", SHA)
+
+
+def test_the_git_patch_applies_with_git(stack_file: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    patch = git_patch(stack_file, tmp_path, "adult-income", SHA)
+    assert patch.startswith("diff --git a/stacks/Pulumi.prod.yaml b/stacks/Pulumi.prod.yaml\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "change.patch").write_text(patch)
+    subprocess.run(["git", "apply", "change.patch"], cwd=tmp_path, check=True)
+    assert pinned_version(stack_file, "adult-income") == SHA
+
+
+def test_pinning_keeps_a_four_space_file_in_its_own_style(stack_file: Path) -> None:
+    four = "\n".join(
+        line.replace("  ", "    ") if line.startswith(" ") else line
+        for line in stack_file.read_text().splitlines()
+    )
+    stack_file.write_text(four + "\n")
+    write_pin(stack_file, "adult-income", SHA)
+    changed = [
+        (a, b) for a, b in zip(four.splitlines(), stack_file.read_text().splitlines(), strict=True) if a != b
+    ]
+    assert len(changed) == 1
+    assert changed[0][1].strip() == f"modelVersion: {SHA}"
