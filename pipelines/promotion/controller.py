@@ -22,7 +22,7 @@ from pipelines.errors import ModelrailError, RefusedError, RolledBackError
 from pipelines.metrics.source import MetricsSource
 from pipelines.promotion import stackfile
 from pipelines.promotion.audit import AuditLog
-from pipelines.promotion.evidence import EvidenceStore
+from pipelines.promotion.evidence import Approval, EvidenceStore
 from pipelines.promotion.journal import Journal, Step, unfinished
 from pipelines.promotion.lock import PromotionLock
 from pipelines.promotion.ports import LineageSink, VersionInfo, VersionStore
@@ -335,7 +335,7 @@ class Controller:
         config = self.config()
         if config.platform.approval_required and Stage(info.stage) is Stage.CANDIDATE:
             check_transition(Stage.CANDIDATE, Stage.PRODUCTION, version=info.sha)
-            self.registry.set_stage(info.service, info.sha, str(Stage.PRODUCTION))
+            self.registry.set_stage(info.service, info.sha, str(Stage.PRODUCTION), actor)
         journal.write(Step.RECORDED)
         outcome.outcome = "promoted" if outcome.kind == "promote" else "rolled_back"
         self._finish(journal, outcome, outcome.outcome, "", actor)
@@ -366,6 +366,83 @@ class Controller:
         journal.write(Step.DONE, outcome=result, reason=reason)
         self.progress("done", {"outcome": result, "reason": reason})
         return outcome
+
+    # ----------------------------------------------------------------- gates and approval
+
+    def record_gates(
+        self,
+        service: str,
+        version: str,
+        stage: str,
+        *,
+        passed: bool,
+        summary: str,
+        report: dict[str, Any],
+        actor: str,
+    ) -> VersionInfo:
+        """Store a stage's gate report as evidence; a passing candidate gate makes a candidate."""
+        info = self.registry.get_version(service, version)
+        evidence = self.evidence.save(service, info.sha, stage, passed, summary, report)
+        if passed and stage == "candidate" and Stage(info.stage) is Stage.EXPERIMENTAL:
+            check_transition(Stage.EXPERIMENTAL, Stage.CANDIDATE, version=info.sha)
+            self.registry.set_stage(service, info.sha, str(Stage.CANDIDATE), actor)
+        result = "passed" if passed else "refused"
+        self.audit.append(
+            f"gates:{result}",
+            actor=actor,
+            service=service,
+            stack=self.stack,
+            version=info.sha,
+            stage=stage,
+            evidence=evidence.digest,
+            reason="" if passed else summary,
+        )
+        self.lineage.record(
+            f"gates:{result}",
+            service=service,
+            version=info.sha,
+            stack=self.stack,
+            actor=actor,
+            payload={"stage": stage, "evidence": evidence.digest, "summary": summary},
+        )
+        return self.registry.get_version(service, info.sha)
+
+    def approve(self, service: str, version: str, approver: str, comment: str = "") -> Approval:
+        """Approve a version for this stack: never by its registrant, always bound to its evidence."""
+        info = self.registry.get_version(service, version)
+        if _same_person(approver, info.registrant):
+            raise RefusedError(
+                f"{approver} registered {info.sha[:12]} and cannot approve it (four eyes)",
+                details=["a second person approves: `modelrail approve --as SOMEONE_ELSE`"],
+            )
+        evidence = self.evidence.load(service, info.sha, "production")
+        if evidence is None or not evidence.passed:
+            raise RefusedError(
+                f"{info.sha[:12]} has no passing production-stage gate report to approve",
+                details=["run `modelrail qualify --stage production` first"],
+            )
+        approval = self.evidence.approve(service, info.sha, self.stack, approver, evidence, comment)
+        self.registry.approve(
+            service, info.sha, approver, f"{self.stack}: evidence {evidence.digest[:12]}; {comment}"
+        )
+        self.audit.append(
+            "approve",
+            actor=approver,
+            service=service,
+            stack=self.stack,
+            version=info.sha,
+            evidence=evidence.digest,
+            comment=comment,
+        )
+        self.lineage.record(
+            "approve",
+            service=service,
+            version=info.sha,
+            stack=self.stack,
+            actor=approver,
+            payload={"evidence": evidence.digest, "comment": comment},
+        )
+        return approval
 
     # ----------------------------------------------------------------- history
 
@@ -434,3 +511,8 @@ class Controller:
             return self.runner.outputs()
         except ModelrailError:
             return {}
+
+
+def _same_person(first: str, second: str) -> bool:
+    """Identities compare without case or surrounding space (``Alice@X`` is ``alice@x``)."""
+    return first.strip().casefold() == second.strip().casefold()

@@ -27,11 +27,11 @@ class VersionStore(Protocol):
     def get_version(self, service: str, version: str) -> VersionInfo:
         """Resolve a version (full sha or a unique prefix); raise a ``RefusedError`` if unknown."""
 
-    def set_stage(self, service: str, sha: str, stage: str) -> None:
+    def set_stage(self, service: str, sha: str, stage: str, actor: str) -> None:
         """Record the version's stage on its registry entry."""
 
-    def set_metadata(self, service: str, sha: str, values: dict[str, str]) -> None:
-        """Merge string metadata into the version's registry entry (approvals, gate digests)."""
+    def approve(self, service: str, sha: str, actor: str, description: str) -> None:
+        """Mark the registry entry approved, naming who approved and the evidence digest."""
 
 
 class LineageSink(Protocol):

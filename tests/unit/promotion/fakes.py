@@ -39,15 +39,16 @@ class FakeRegistry:
             raise RefusedError(f"no version {version} of {service}")
         return matches[0]
 
-    def set_stage(self, service: str, sha: str, stage: str) -> None:
+    def set_stage(self, service: str, sha: str, stage: str, actor: str) -> None:
         info = self.versions[sha]
         self.versions[sha] = VersionInfo(info.service, sha, stage, info.registrant, info.metadata)
         self.stages.append((sha, stage))
 
-    def set_metadata(self, service: str, sha: str, values: dict[str, str]) -> None:
+    def approve(self, service: str, sha: str, actor: str, description: str) -> None:
         info = self.versions[sha]
+        approval = {"approved_by": actor, "approval": description}
         self.versions[sha] = VersionInfo(
-            info.service, sha, info.stage, info.registrant, {**info.metadata, **values}
+            info.service, sha, info.stage, info.registrant, {**info.metadata, **approval}
         )
 
 

@@ -235,3 +235,55 @@ def test_resume_converges_after_a_crash_at_each_step(
     assert world.controller.audit.verify().ok
     assert len(list(world.controller.audit.entries())) == 1, "exactly one audit entry per promotion"
     assert world.controller.resume("carol@example.com") == [], "resume is idempotent"
+
+
+def test_approving_a_version_you_registered_is_refused(tmp_path: Path, repo: Path) -> None:
+    world = make_world(tmp_path, repo, stack="local")
+    world.controller.evidence.save("adult-income", V2, "production", True, "ok", {"checks": []})
+    with pytest.raises(
+        RefusedError, match=r"RITA@example\.com  registered .* cannot approve it \(four eyes\)"
+    ):
+        world.controller.approve("adult-income", V2, " RITA@example.com ")
+    assert world.controller.evidence.approval("adult-income", V2, "local") is None
+    approval = world.controller.approve(
+        "adult-income", V2, "alice@example.com", "reviewed the fairness slices"
+    )
+    assert approval.evidence_digest == world.controller.evidence.load("adult-income", V2, "production").digest  # type: ignore[union-attr]
+    assert world.registry.versions[V2].metadata["approved_by"] == "alice@example.com"
+    assert _actions(world) == ["approve"]
+
+
+def test_approval_needs_passing_production_evidence(tmp_path: Path, repo: Path) -> None:
+    world = make_world(tmp_path, repo, stack="local")
+    world.controller.evidence.save(
+        "adult-income", V2, "production", False, "accuracy regressed", {"checks": []}
+    )
+    with pytest.raises(RefusedError, match="no passing production-stage gate report"):
+        world.controller.approve("adult-income", V2, "alice@example.com")
+
+
+def test_a_passing_candidate_gate_makes_an_experimental_version_a_candidate(world: World) -> None:
+    world.registry.add(V3, stage="experimental")
+    info = world.controller.record_gates(
+        "adult-income",
+        V3,
+        "candidate",
+        passed=True,
+        summary="12 checks passed",
+        report={"checks": []},
+        actor="ci",
+    )
+    assert info.stage == "candidate"
+    world.registry.add(V2, stage="experimental")
+    refused = world.controller.record_gates(
+        "adult-income",
+        V2,
+        "candidate",
+        passed=False,
+        summary="drift: age",
+        report={"checks": [1]},
+        actor="ci",
+    )
+    assert refused.stage == "experimental"
+    assert _actions(world) == ["gates:passed", "gates:refused"]
+    assert list(world.controller.audit.entries())[1]["reason"] == "drift: age"
