@@ -1,0 +1,117 @@
+"""The Prometheus text exposition the sandbox router writes and ``LocalMetricsSource`` reads.
+
+Counters are labelled by ``service`` and ``version`` only, so a version's series stays one
+series for its whole life; which version is the baseline and which the canary is a separate
+``modelrail_variant_info`` gauge carrying a ``role`` label.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+INVOCATIONS = "modelrail_invocations_total"
+ERRORS = "modelrail_invocation_errors_total"
+"""Labelled ``code_class`` = ``4xx`` or ``5xx``."""
+LATENCY = "modelrail_model_latency_ms"
+"""A histogram: ``_bucket{le=…}`` (cumulative), ``_sum``, ``_count``."""
+PREDICTIONS = "modelrail_predictions_total"
+"""Labelled ``bin`` = 0 … PREDICTION_BINS-1, the positive-class probability's bin."""
+LABELS = "modelrail_labels_total"
+LABELS_CORRECT = "modelrail_labels_correct_total"
+RESTARTS = "modelrail_model_server_restarts_total"
+WEIGHT = "modelrail_variant_weight"
+VARIANT_INFO = "modelrail_variant_info"
+"""1 per live version, labelled ``role`` = ``baseline`` or ``canary``."""
+ALARM = "modelrail_alarm_state"
+"""1 while a guardrail alarm is in ALARM, labelled ``guardrail``."""
+
+HELP = {
+    INVOCATIONS: ("counter", "Requests routed to a version, including the ones that failed."),
+    ERRORS: ("counter", "Requests that failed, by status class (5xx includes unreachable servers)."),
+    LATENCY: ("histogram", "Model latency in milliseconds: router to model server and back."),
+    PREDICTIONS: ("counter", "Predictions by bin of the positive-class probability."),
+    LABELS: ("counter", "Delayed labels joined to a prediction of this version."),
+    LABELS_CORRECT: ("counter", "Joined labels that matched the predicted label."),
+    RESTARTS: ("counter", "Model server restarts after a failed /ping or an exit."),
+    WEIGHT: ("gauge", "Share of the service's traffic routed to this version."),
+    VARIANT_INFO: ("gauge", "Live versions and their role in the current deployment."),
+    ALARM: ("gauge", "1 while the guardrail alarm is in ALARM."),
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One exposition line: metric name, labels, value."""
+
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _format_value(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def render(samples: Iterable[Sample]) -> str:
+    """Text exposition format 0.0.4, with HELP and TYPE once per metric family."""
+    lines: list[str] = []
+    announced: set[str] = set()
+    for sample in samples:
+        family = next((f for f in HELP if sample.name == f or sample.name.startswith(f + "_")), sample.name)
+        if family not in announced and family in HELP:
+            kind, text = HELP[family]
+            lines += [f"# HELP {family} {text}", f"# TYPE {family} {kind}"]
+            announced.add(family)
+        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in sample.labels.items())
+        head = f"{sample.name}{{{labels}}}" if labels else sample.name
+        lines.append(f"{head} {_format_value(sample.value)}")
+    return "\n".join(lines) + "\n"
+
+
+_LINE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+\d+)?$")
+_LABEL = re.compile(r'\s*(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+def parse(text: str) -> list[Sample]:
+    """Parse text exposition; raises ``ValueError`` naming the line that is not exposition."""
+    samples = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise ValueError(f"line {number} is not Prometheus text exposition: {raw!r}")
+        labels: dict[str, str] = {}
+        body = match.group("labels") or ""
+        position = 0
+        while position < len(body):
+            label = _LABEL.match(body, position)
+            if label is None:
+                raise ValueError(f"line {number}: cannot read the labels {body!r}")
+            labels[label.group("key")] = _unescape(label.group("value"))
+            position = label.end()
+        samples.append(Sample(match.group("name"), labels, _parse_value(match.group("value"), number)))
+    return samples
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+def _parse_value(text: str, number: int) -> float:
+    try:
+        return float(text.replace("Inf", "inf"))
+    except ValueError:
+        raise ValueError(f"line {number}: {text!r} is not a number") from None

@@ -1,0 +1,30 @@
+"""The local sandbox: SageMaker-style endpoints as model server processes on loopback.
+
+A detached daemon runs a weighted router per service that follows the service's blue/green
+policy, restarts crashed model servers, and counts everything per version on ``/metrics``.
+``SandboxClient`` drives it from any process; ``sandbox_session`` starts one that is always
+stopped again.
+"""
+
+from pipelines.sandbox.client import (
+    SandboxClient,
+    SandboxNotRunningError,
+    SandboxTimeoutError,
+    StopReport,
+    sandbox_session,
+    stop_sandbox,
+)
+from pipelines.sandbox.description import DeploymentPhase, EndpointDescription, EndpointStatus, config_name
+
+__all__ = [
+    "DeploymentPhase",
+    "EndpointDescription",
+    "EndpointStatus",
+    "SandboxClient",
+    "SandboxNotRunningError",
+    "SandboxTimeoutError",
+    "StopReport",
+    "config_name",
+    "sandbox_session",
+    "stop_sandbox",
+]

@@ -1,0 +1,302 @@
+"""``SandboxClient``: start, find, drive and stop the sandbox daemon from any process.
+
+The daemon outlives the CLI invocation that started it; ``daemon.json`` under
+``state_dir()/sandbox`` says where it listens. A state file whose daemon is gone (killed,
+crashed, a reboot) is stale: the client stops whatever model servers it left behind and
+removes the file, so the next start begins clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.config import DeploymentPolicy
+from infra.naming import GUARDRAILS
+from pipelines.errors import BadInputError, ModelrailError, RefusedError
+from pipelines.sandbox.description import EndpointDescription
+from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND
+from pipelines.sandbox.state import DaemonState, clear_state, read_state, sandbox_dir
+
+START_TIMEOUT_SECONDS = 30.0
+REQUEST_TIMEOUT_SECONDS = 10.0
+POLL_SECONDS = 0.2
+
+
+class SandboxNotRunningError(ModelrailError):
+    """No live sandbox daemon in this state directory."""
+
+
+class SandboxTimeoutError(ModelrailError):
+    """A deployment did not finish within the time the caller allowed."""
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What stopping (or recovering) a sandbox did."""
+
+    was_running: bool
+    stale: bool
+    """The state file named a daemon that was already gone."""
+    stopped_pids: tuple[int, ...]
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def recover_stale(directory: Path) -> StopReport | None:
+    """If the recorded daemon is dead, stop the model servers it left and clear the file."""
+    state = read_state(directory)
+    if state is None or state.daemon.alive():
+        return None
+    stopped = tuple(child.pid for child in state.children if child.kill())
+    clear_state(directory)
+    return StopReport(was_running=False, stale=True, stopped_pids=stopped)
+
+
+class SandboxClient:
+    """Talks to one running sandbox daemon over its loopback HTTP API."""
+
+    def __init__(
+        self, state: DaemonState, directory: Path, process: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        self.state = state
+        self.directory = directory
+        self.url = state.url
+        self._process = process
+
+    # ---- finding and starting ----
+
+    @classmethod
+    def connect(cls, state_root: Path | None = None) -> SandboxClient:
+        """The sandbox running in this state directory; ``SandboxNotRunningError`` if none is."""
+        directory = sandbox_dir(state_root)
+        recover_stale(directory)
+        state = read_state(directory)
+        if state is None:
+            raise SandboxNotRunningError(
+                f"no sandbox is running (state directory {directory}); the local stack starts one"
+            )
+        return cls(state, directory)
+
+    @classmethod
+    def start(
+        cls,
+        state_root: Path | None = None,
+        *,
+        server_command: Sequence[str] | None = None,
+        timeout: float = START_TIMEOUT_SECONDS,
+    ) -> SandboxClient:
+        """Start a detached sandbox daemon, or return the one already running here.
+
+        ``server_command`` is the model server's argv, with ``{python}``, ``{model_dir}`` and
+        ``{port}`` filled in per fleet; it defaults to the packaged serving code.
+        """
+        try:
+            return cls.connect(state_root)
+        except SandboxNotRunningError:
+            pass
+        directory = sandbox_dir(state_root)
+        command = list(server_command or DEFAULT_SERVER_COMMAND)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_project_root()), env.get("PYTHONPATH")) if p)
+        with (directory / "daemon.log").open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipelines.sandbox.daemon",
+                    "--sandbox-dir",
+                    str(directory),
+                    "--server-command",
+                    json.dumps(command),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=_project_root(),
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = (directory / "daemon.log").read_text(errors="replace").strip().splitlines()[-5:]
+                raise ModelrailError(
+                    f"the sandbox daemon exited with code {process.returncode}: {' | '.join(tail)}"
+                )
+            state = read_state(directory)
+            if state is not None and state.daemon.pid == process.pid:
+                return cls(state, directory, process)
+            time.sleep(0.05)
+        process.kill()
+        process.wait(5)
+        raise ModelrailError(
+            f"the sandbox daemon did not start within {timeout:g} s (log: {directory / 'daemon.log'})"
+        )
+
+    # ---- the controller's interface ----
+
+    def deploy(self, service: str, version: str, model_dir: Path, policy: DeploymentPolicy) -> None:
+        """Start a blue/green deployment of ``version`` (or the endpoint's first one) and return at once.
+
+        Deploying the version that already serves is a no-op. ``RefusedError`` while another
+        deployment of the service is in flight.
+        """
+        model_dir = Path(model_dir).resolve()
+        if not model_dir.is_dir():
+            raise BadInputError(f"{model_dir}: the model directory does not exist")
+        self._request(
+            "POST",
+            "/control/deploy",
+            {
+                "service": service,
+                "version": version,
+                "model_dir": str(model_dir),
+                "policy": policy.model_dump(),
+            },
+        )
+
+    def wait(self, service: str, timeout: float) -> EndpointDescription:
+        """Block until the service's deployment has finished (completed, rolled back or failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            description = self.describe_endpoint(service)
+            if description.phase.finished:
+                return description
+            if time.monotonic() >= deadline:
+                raise SandboxTimeoutError(
+                    f"endpoint {description.endpoint_name} is still {description.status} "
+                    f"({description.phase.value}) after {timeout:g} s"
+                )
+            time.sleep(POLL_SECONDS)
+
+    def describe_endpoint(self, service: str) -> EndpointDescription:
+        """DescribeEndpoint: status, config name, serving version, failure reason, phase and weights."""
+        return EndpointDescription.from_json(self._request("GET", f"/control/endpoints/{service}"))
+
+    def trip_alarm(self, service: str, guardrail: str, reason: str) -> None:
+        """Set a guardrail alarm; a deployment in flight rolls back to the old version at once."""
+        if guardrail not in GUARDRAILS:
+            raise BadInputError(f"guardrail {guardrail!r} is not an alarm; known: {', '.join(GUARDRAILS)}")
+        self._request(
+            "POST", "/control/alarm", {"service": service, "guardrail": guardrail, "reason": reason}
+        )
+
+    def endpoint_url(self, service: str) -> str:
+        """The service's base URL: ``/invocations``, ``/labels`` and ``/ping`` hang off it."""
+        return self.describe_endpoint(service).url
+
+    def metrics_text(self, at: float | None = None) -> str:
+        """The router's Prometheus exposition, now or as of ``at`` (epoch seconds)."""
+        query = "" if at is None else f"?at={at!r}"
+        return self._get_text(f"/metrics{query}")
+
+    def status(self) -> dict[str, Any]:
+        """Every endpoint's description, keyed by service."""
+        payload = self._request("GET", "/control/status")
+        endpoints: dict[str, Any] = payload["endpoints"]
+        return endpoints
+
+    def stop(self) -> None:
+        """Stop the daemon and every model server; nothing of the sandbox keeps running."""
+        self.shutdown()
+
+    def shutdown(self, timeout: float = 15.0) -> StopReport:
+        """``stop`` with a report of what was stopped (for ``modelrail sandbox stop``)."""
+        state = read_state(self.directory) or self.state
+        with contextlib.suppress(ModelrailError):  # unreachable or already stopping: signals below
+            self._request("POST", "/control/stop", {}, timeout=2.0)
+        deadline = time.monotonic() + timeout
+        while state.daemon.alive() and time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                break
+            time.sleep(0.05)
+        stopped = [state.daemon.pid] if state.daemon.kill() else []
+        stopped += [child.pid for child in state.children if child.kill()]
+        if self._process is not None:
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        clear_state(self.directory)
+        return StopReport(was_running=True, stale=False, stopped_pids=tuple(stopped))
+
+    # ---- HTTP ----
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        payload: dict[str, Any] | None = None,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> dict[str, Any]:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                body: dict[str, Any] = json.loads(response.read() or b"{}")
+                return body
+        except urllib.error.HTTPError as error:
+            message = _error_message(error)
+            if error.code in (400, 404):
+                raise BadInputError(message) from None
+            raise RefusedError(message) from None
+        except (OSError, urllib.error.URLError) as error:
+            raise SandboxNotRunningError(f"the sandbox at {self.url} does not answer: {error}") from None
+
+    def _get_text(self, path: str) -> str:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+                text: str = response.read().decode()
+                return text
+        except (OSError, urllib.error.URLError) as error:
+            raise SandboxNotRunningError(f"the sandbox at {self.url} does not answer: {error}") from None
+
+
+def _error_message(error: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(error.read())["error"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return f"HTTP {error.code} {error.reason}"
+
+
+def stop_sandbox(state_root: Path | None = None) -> StopReport:
+    """Stop the sandbox in this state directory if one runs, recovering a stale one; idempotent."""
+    directory = sandbox_dir(state_root)
+    stale = recover_stale(directory)
+    if stale is not None:
+        return stale
+    state = read_state(directory)
+    if state is None:
+        return StopReport(was_running=False, stale=False, stopped_pids=())
+    return SandboxClient(state, directory).shutdown()
+
+
+@contextmanager
+def sandbox_session(
+    state_root: Path | None = None, *, server_command: Sequence[str] | None = None
+) -> Iterator[SandboxClient]:
+    """A sandbox for a test or the demo that is stopped on the way out, Ctrl-C and errors included.
+
+    It adopts a sandbox already running in that state directory, and stops it too.
+    """
+    client = SandboxClient.start(state_root, server_command=server_command)
+    try:
+        yield client
+    finally:
+        client.shutdown()

@@ -1,0 +1,128 @@
+"""One model server process on loopback, started from a command template and watched over ``/ping``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_SERVER_COMMAND = (
+    "{python}",
+    "-m",
+    "pipelines.serving",
+    "--model-dir",
+    "{model_dir}",
+    "--port",
+    "{port}",
+    "--host",
+    "127.0.0.1",
+)
+"""The SageMaker serving contract as packaged with every model (``pipelines/serving``)."""
+
+READY_TIMEOUT_SECONDS = 60.0
+
+
+class FleetStartError(RuntimeError):
+    """A model server that exited or never answered ``/ping``; the message carries its log tail."""
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ping(port: int, timeout: float = 1.0) -> bool:
+    """True when ``GET /ping`` answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+class ModelServerProcess:
+    """The fleet of one version: a single model server process (one "instance").
+
+    The process runs the serving code that travels inside the model directory (``code/``) when
+    there is one, so the sandbox serves exactly what was packaged; otherwise the project's own.
+    """
+
+    def __init__(
+        self, service: str, version: str, model_dir: Path, command: Sequence[str], log_dir: Path
+    ) -> None:
+        self.service = service
+        self.version = version
+        self.model_dir = model_dir
+        self.command = tuple(command)
+        self.log_path = log_dir / f"{service}-{version[:12]}.log"
+        self.port = 0
+        self.restarts = 0
+        self.misses = 0
+        """Consecutive failed pings, so one slow answer under load does not restart a server."""
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def start(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Start the server on a fresh port and wait for ``/ping``; ``FleetStartError`` if it never answers."""
+        self.port = free_port()
+        values = {"python": sys.executable, "model_dir": str(self.model_dir), "port": str(self.port)}
+        argv = [part.format(**values) for part in self.command]
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        packaged = self.model_dir / "code"
+        if (packaged / "pipelines" / "serving").is_dir():
+            env["PYTHONPATH"] = str(packaged)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise FleetStartError(
+                    f"model server for {self.version[:12]} exited with code {self.process.returncode}: "
+                    f"{self.log_tail()}"
+                )
+            if ping(self.port, timeout=0.5):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise FleetStartError(
+            f"model server for {self.version[:12]} did not answer /ping within {timeout:g} s"
+        )
+
+    def healthy(self) -> bool:
+        return self.process is not None and self.process.poll() is None and ping(self.port)
+
+    def restart(self) -> None:
+        self.stop()
+        self.restarts += 1
+        self.start()
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(3)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(3)
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"

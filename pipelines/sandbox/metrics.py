@@ -1,0 +1,175 @@
+"""The router's per-version counters, their history, and their Prometheus exposition.
+
+Counters only ever grow. Once a second the book takes a snapshot, and ``/metrics?at=T``
+serves the snapshot at or before ``T``; the difference of two readings is an exact window,
+which is how ``LocalMetricsSource`` asks for any ``[start, end)`` from any process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from pipelines.metrics import prometheus as prom
+from pipelines.metrics.stats import LATENCY_BUCKETS_MS, PREDICTION_BINS, prediction_bin
+
+HISTORY_SECONDS = 2 * 3600
+"""How far back ``/metrics?at=`` can look; older windows read the oldest snapshot kept."""
+
+
+@dataclass
+class VersionCounters:
+    """Everything counted for one version of one service."""
+
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
+    latency_sum_ms: float = 0.0
+    predictions: list[int] = field(default_factory=lambda: [0] * PREDICTION_BINS)
+    labelled: int = 0
+    correct: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class Reading:
+    """The book at one moment: counters, plus each service's roles, weights and alarms."""
+
+    at: float
+    counters: dict[tuple[str, str], VersionCounters]
+    roles: dict[str, dict[str, str]]
+    weights: dict[str, dict[str, float]]
+    alarms: dict[str, dict[str, str]]
+
+
+class MetricsBook:
+    """Thread-safe counters for every (service, version) the router has served."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, str], VersionCounters] = {}
+        self._roles: dict[str, dict[str, str]] = {}
+        self._weights: dict[str, dict[str, float]] = {}
+        self._alarms: dict[str, dict[str, str]] = {}
+        self._history: deque[Reading] = deque(maxlen=HISTORY_SECONDS)
+
+    def _version(self, service: str, version: str) -> VersionCounters:
+        return self._counters.setdefault((service, version), VersionCounters())
+
+    def invocation(
+        self, service: str, version: str, status: int, latency_ms: float | None, probabilities: list[float]
+    ) -> None:
+        """One routed request: its status, its model latency when the server answered, its predictions."""
+        with self._lock:
+            counters = self._version(service, version)
+            counters.invocations += 1
+            if 400 <= status < 500:
+                counters.errors_4xx += 1
+            elif status >= 500:
+                counters.errors_5xx += 1
+            if latency_ms is not None:
+                counters.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
+                counters.latency_sum_ms += latency_ms
+            for probability in probabilities:
+                counters.predictions[prediction_bin(probability)] += 1
+
+    def label(self, service: str, version: str, correct: bool) -> None:
+        with self._lock:
+            counters = self._version(service, version)
+            counters.labelled += 1
+            counters.correct += int(correct)
+
+    def restart(self, service: str, version: str) -> None:
+        with self._lock:
+            self._version(service, version).restarts += 1
+
+    def set_service(
+        self, service: str, roles: dict[str, str], weights: dict[str, float], alarms: dict[str, str]
+    ) -> None:
+        """The service's live versions with their roles and weights, and its alarms in ALARM."""
+        with self._lock:
+            for version in roles:
+                self._version(service, version)
+            self._roles[service] = dict(roles)
+            self._weights[service] = dict(weights)
+            self._alarms[service] = dict(alarms)
+
+    def snapshot(self, now: float | None = None) -> None:
+        """Remember the current reading (called once a second)."""
+        reading = self._read(time.time() if now is None else now)
+        with self._lock:
+            self._history.append(reading)
+
+    def _read(self, at: float) -> Reading:
+        with self._lock:
+            return Reading(
+                at=at,
+                counters=copy.deepcopy(self._counters),
+                roles=copy.deepcopy(self._roles),
+                weights=copy.deepcopy(self._weights),
+                alarms=copy.deepcopy(self._alarms),
+            )
+
+    def reading(self, at: float | None = None) -> Reading:
+        """The live reading, or the last snapshot taken at or before ``at`` (zeros before the first)."""
+        now = time.time()
+        if at is None or at >= now:
+            return self._read(now)
+        with self._lock:
+            history = list(self._history)
+        times = [reading.at for reading in history]
+        index = bisect.bisect_right(times, at) - 1
+        if index >= 0:
+            return history[index]
+        if history and len(history) == self._history.maxlen:
+            return history[0]
+        return Reading(at=at, counters={}, roles={}, weights={}, alarms={})
+
+    def exposition(self, at: float | None = None) -> str:
+        """Prometheus text for the reading at ``at`` (now by default)."""
+        return prom.render(samples(self.reading(at)))
+
+
+def samples(reading: Reading) -> list[prom.Sample]:
+    """Every sample of a reading, grouped by metric family as the exposition format wants."""
+    families: dict[str, list[prom.Sample]] = {name: [] for name in prom.HELP}
+    for (service, version), c in sorted(reading.counters.items()):
+        labels = {"service": service, "version": version}
+        families[prom.INVOCATIONS].append(prom.Sample(prom.INVOCATIONS, labels, c.invocations))
+        families[prom.ERRORS].append(prom.Sample(prom.ERRORS, {**labels, "code_class": "4xx"}, c.errors_4xx))
+        families[prom.ERRORS].append(prom.Sample(prom.ERRORS, {**labels, "code_class": "5xx"}, c.errors_5xx))
+        cumulative = 0
+        for bound, count in zip((*LATENCY_BUCKETS_MS, float("inf")), c.latency_counts, strict=True):
+            cumulative += count
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            families[prom.LATENCY].append(
+                prom.Sample(f"{prom.LATENCY}_bucket", {**labels, "le": le}, cumulative)
+            )
+        families[prom.LATENCY].append(prom.Sample(f"{prom.LATENCY}_sum", labels, round(c.latency_sum_ms, 3)))
+        families[prom.LATENCY].append(prom.Sample(f"{prom.LATENCY}_count", labels, cumulative))
+        for index, count in enumerate(c.predictions):
+            families[prom.PREDICTIONS].append(
+                prom.Sample(prom.PREDICTIONS, {**labels, "bin": str(index)}, count)
+            )
+        families[prom.LABELS].append(prom.Sample(prom.LABELS, labels, c.labelled))
+        families[prom.LABELS_CORRECT].append(prom.Sample(prom.LABELS_CORRECT, labels, c.correct))
+        families[prom.RESTARTS].append(prom.Sample(prom.RESTARTS, labels, c.restarts))
+    for service, weights in sorted(reading.weights.items()):
+        for version, weight in sorted(weights.items()):
+            families[prom.WEIGHT].append(
+                prom.Sample(prom.WEIGHT, {"service": service, "version": version}, weight)
+            )
+    for service, roles in sorted(reading.roles.items()):
+        for version, role in sorted(roles.items()):
+            labels = {"service": service, "version": version, "role": role}
+            families[prom.VARIANT_INFO].append(prom.Sample(prom.VARIANT_INFO, labels, 1))
+    for service, alarms in sorted(reading.alarms.items()):
+        for guardrail in sorted(alarms):
+            labels = {"service": service, "guardrail": guardrail}
+            families[prom.ALARM].append(prom.Sample(prom.ALARM, labels, 1))
+    return [sample for family in families.values() for sample in family]

@@ -1,0 +1,200 @@
+"""The sandbox inside the daemon: its endpoints, the router's forwarding, labels and metrics."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import json
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.config import DeploymentPolicy
+from infra.naming import GUARDRAILS
+from pipelines.sandbox.description import EndpointDescription
+from pipelines.sandbox.endpoint import Endpoint
+from pipelines.sandbox.metrics import MetricsBook
+
+UPSTREAM_TIMEOUT_SECONDS = 30.0
+PREDICTIONS_KEPT = 200_000
+"""Predictions remembered for joining delayed labels; the oldest are forgotten first."""
+
+
+class UnknownServiceError(KeyError):
+    """No endpoint of that name in the sandbox."""
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A model server's answer as the router passes it on."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def normalise_label(label: object) -> str:
+    """Labels compare without surrounding space or a trailing dot (Adult's test file writes ``>50K.``)."""
+    return str(label).strip().rstrip(".").strip()
+
+
+def read_predictions(body: bytes, content_type: str) -> tuple[list[float], list[str]]:
+    """Positive-class probabilities and predicted labels from a serving response (JSON or CSV)."""
+    try:
+        if content_type.startswith("text/csv"):
+            rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+        else:
+            rows = json.loads(body).get("predictions", [])
+        return [float(row["probability"]) for row in rows], [normalise_label(row["label"]) for row in rows]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [], []
+
+
+class Sandbox:
+    """Every endpoint of the sandbox plus the shared metrics book; thread-safe."""
+
+    def __init__(
+        self, base_url: str, command: Sequence[str], log_dir: Path, on_processes: Callable[[], None]
+    ) -> None:
+        self.base_url = base_url
+        self.command = tuple(command)
+        self.log_dir = log_dir
+        self.book = MetricsBook()
+        self._on_processes = on_processes
+        self._endpoints: dict[str, Endpoint] = {}
+        self._lock = threading.Lock()
+        self._predictions: OrderedDict[str, tuple[str, str, list[str]]] = OrderedDict()
+        self._random = random.Random()
+
+    # ---- control plane ----
+
+    def endpoint(self, service: str) -> Endpoint:
+        with self._lock:
+            try:
+                return self._endpoints[service]
+            except KeyError:
+                known = ", ".join(sorted(self._endpoints)) or "none"
+                raise UnknownServiceError(
+                    f"no endpoint for service {service!r} (endpoints: {known})"
+                ) from None
+
+    def endpoints(self) -> list[Endpoint]:
+        with self._lock:
+            return list(self._endpoints.values())
+
+    def deploy(self, service: str, version: str, model_dir: Path, policy: DeploymentPolicy) -> bool:
+        with self._lock:
+            endpoint = self._endpoints.get(service)
+            if endpoint is None:
+                endpoint = Endpoint(
+                    service,
+                    f"{self.base_url}/endpoints/{service}",
+                    self.command,
+                    self.log_dir,
+                    on_change=self._changed,
+                    on_restart=self.book.restart,
+                )
+                self._endpoints[service] = endpoint
+        return endpoint.deploy(version, model_dir, policy)
+
+    def trip_alarm(self, service: str, guardrail: str, reason: str) -> bool:
+        if guardrail not in GUARDRAILS:
+            raise ValueError(f"unknown guardrail {guardrail!r}; known: {', '.join(GUARDRAILS)}")
+        return self.endpoint(service).trip_alarm(guardrail, reason)
+
+    def describe(self, service: str) -> EndpointDescription:
+        return self.endpoint(service).describe()
+
+    def status(self) -> dict[str, Any]:
+        return {endpoint.service: endpoint.describe().to_json() for endpoint in self.endpoints()}
+
+    def pids(self) -> list[tuple[int, str, str]]:
+        """(pid, service, version) of every running model server."""
+        return [
+            (fleet.pid, endpoint.service, version)
+            for endpoint in self.endpoints()
+            for version, fleet in list(endpoint.fleets.items())
+            if fleet.pid is not None
+        ]
+
+    def watch(self) -> None:
+        for endpoint in self.endpoints():
+            endpoint.watch()
+
+    def shutdown(self) -> None:
+        for endpoint in self.endpoints():
+            endpoint.stop()
+
+    def _changed(self, endpoint: Endpoint) -> None:
+        description = endpoint.describe()
+        self.book.set_service(endpoint.service, endpoint.roles(), description.weights, description.alarms)
+        self._on_processes()
+
+    # ---- data plane ----
+
+    def invoke(self, service: str, body: bytes, headers: dict[str, str]) -> Upstream:
+        """Route one invocation by the endpoint's weights; an unreachable server is a 502 on its version."""
+        endpoint = self.endpoint(service)
+        fleet = endpoint.route(self._random.random())
+        if fleet is None:
+            message = json.dumps({"error": f"endpoint {service} has no fleet in service"}).encode()
+            return Upstream(503, message, {"Content-Type": "application/json"})
+        version = fleet.version
+        started = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", fleet.port, timeout=UPSTREAM_TIMEOUT_SECONDS)
+            try:
+                connection.request("POST", "/invocations", body=body, headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+                status = response.status
+                reply_headers = {
+                    key: value for key, value in response.getheaders() if key.lower() != "content-length"
+                }
+            finally:
+                connection.close()
+        except (OSError, http.client.HTTPException) as error:
+            self.book.invocation(service, version, 502, None, [])
+            message = json.dumps({"error": f"model server {version[:12]} unreachable: {error}"}).encode()
+            return Upstream(
+                502, message, {"Content-Type": "application/json", "X-Modelrail-Variant": version}
+            )
+        latency_ms = (time.perf_counter() - started) * 1000
+        probabilities: list[float] = []
+        labels: list[str] = []
+        if status == 200:
+            probabilities, labels = read_predictions(payload, reply_headers.get("Content-Type", ""))
+        self.book.invocation(service, version, status, latency_ms if status < 500 else None, probabilities)
+        request_id = uuid.uuid4().hex
+        if labels:
+            with self._lock:
+                self._predictions[request_id] = (service, version, labels)
+                while len(self._predictions) > PREDICTIONS_KEPT:
+                    self._predictions.popitem(last=False)
+        reply_headers.update({"X-Modelrail-Request-Id": request_id, "X-Modelrail-Variant": version})
+        return Upstream(status, payload, reply_headers)
+
+    def labels(self, service: str, items: list[dict[str, Any]]) -> dict[str, int]:
+        """Join delayed labels to their predictions: ``{"request_id": …, "label": … | "labels": [...]}``."""
+        self.endpoint(service)
+        matched = unknown = 0
+        for item in items:
+            request_id = str(item.get("request_id", ""))
+            given = item.get("labels", [item.get("label")])
+            with self._lock:
+                known = self._predictions.pop(request_id, None)
+            if known is None or known[0] != service or not isinstance(given, list):
+                unknown += 1
+                continue
+            _, version, predicted = known
+            for truth, guess in zip(given, predicted, strict=False):
+                self.book.label(service, version, normalise_label(truth) == guess)
+                matched += 1
+        return {"matched": matched, "unknown": unknown}
