@@ -16,9 +16,16 @@ import typer
 from rich.markup import escape
 
 from pipelines.commands import config as config_commands
+from pipelines.commands import embedded as embedded_commands
+from pipelines.commands import gate as gate_commands
+from pipelines.commands import lineage as lineage_commands
+from pipelines.commands import package as package_commands
 from pipelines.commands import plan as plan_commands
 from pipelines.commands import policy as policy_commands
+from pipelines.commands import promotion as promotion_commands
+from pipelines.commands import register as register_commands
 from pipelines.commands import service as service_commands
+from pipelines.commands import train as train_commands
 from pipelines.console import emit_json, err_console
 from pipelines.errors import ExitCode, InterruptedByUserError, ModelrailError
 
@@ -30,9 +37,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_commands.app, name="config")
+app.add_typer(gate_commands.app, name="gate")
+app.add_typer(lineage_commands.app, name="lineage")
+app.add_typer(embedded_commands.app, name="embedded")
 plan_commands.register(app)
 policy_commands.register(app)
+promotion_commands.register(app)
 service_commands.register(app)
+train_commands.register(app)
+package_commands.register(app)
+register_commands.register(app)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,252 @@
+"""Promotion commands: approve, promote, rollback, resume, status, history, changelog, audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipelines.console import console, emit_json, err_console
+from pipelines.errors import ExitCode
+
+StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: local, dev, staging or prod.")]
+ServiceOption = Annotated[str, typer.Option("--service", help="Model service name, as in the stack file.")]
+VersionOption = Annotated[str, typer.Option("--version", help="Package sha (or a unique prefix of 8+).")]
+AsOption = Annotated[
+    str | None, typer.Option("--as", help="Who is acting (default: MODELRAIL_USER, git user.email, OS user).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+audit_app = typer.Typer(help="Verify the hash-chained audit log, or show where it is.", no_args_is_help=True)
+
+
+def _progress_printer(as_json: bool) -> Any:
+    """Progress lines for people (stderr, so ``--json`` stdout stays clean)."""
+
+    def show(event: str, fields: dict[str, Any]) -> None:
+        if event == "analysis":
+            verdict = fields["verdict"]
+            style = {"rollback": "red", "promote": "green"}.get(verdict, "cyan")
+            err_console.print(f"  [{style}]canary[/] {fields['reason']}", soft_wrap=True)
+        elif event == "previewed" and not as_json:
+            summary = fields["preview"]["summary"]
+            changes = ", ".join(f"{count} to {op}" for op, count in summary.items() if count and op != "same")
+            err_console.print(f"  preview: {changes or 'no changes'}")
+            for change in fields["preview"]["changes"]:
+                err_console.print(f"    {change['op']:>8} {change['urn']}", markup=False, soft_wrap=True)
+        elif event in ("begun", "pinned", "update_started", "verified", "reverting", "done"):
+            detail = fields.get("reason") or fields.get("outcome") or fields.get("message") or ""
+            err_console.print(f"  [dim]{event.replace('_', ' ')}[/] {detail}", soft_wrap=True)
+
+    return show
+
+
+def _report(outcome: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(outcome.to_json())
+        return
+    style = {"promoted": "green", "rolled_back": "yellow", "unchanged": "cyan"}.get(outcome.outcome, "red")
+    console.print(
+        f"[{style}]{outcome.outcome}[/] {outcome.service} {outcome.version[:12]} on {outcome.stack}"
+        + (f" ({outcome.reason})" if outcome.reason else "")
+    )
+
+
+def promote(
+    service: ServiceOption,
+    version: VersionOption,
+    stack: StackOption,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking after the preview.")] = False,
+    emit_patch: Annotated[
+        Path | None,
+        typer.Option("--emit-patch", help="Write the change as a git patch instead of applying it (GitOps)."),
+    ] = None,
+    actor: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Pin VERSION in the stack file, preview, update the stack, bake the canary, verify the endpoint.
+
+    Exit 0 promoted (or already serving), 1 refused, 4 locked, 5 rolled back.
+    """
+    from pipelines.identity import current_actor
+    from pipelines.promotion.stackfile import git_patch
+    from pipelines.promotion.wiring import build_controller
+
+    who = current_actor(actor)
+    controller = build_controller(stack, progress=_progress_printer(as_json))
+    if emit_patch is not None:
+        info = controller.registry.get_version(service, version)
+        controller.check_eligible(controller.config(), info)
+        emit_patch.write_text(git_patch(controller.stack_path, controller.project_dir, service, info.sha))
+        if as_json:
+            emit_json({"patch": str(emit_patch), "service": service, "version": info.sha, "stack": stack})
+        else:
+            console.print(f"wrote {emit_patch}: apply it with `git apply`, review, merge; CI runs the update")
+        return
+
+    def confirm(_preview: Any) -> bool:
+        return yes or typer.confirm(f"Apply this change to stack {stack}?", default=False, err=True)
+
+    _report(controller.promote(service, version, who, confirm=confirm), as_json)
+
+
+def rollback(
+    service: ServiceOption,
+    stack: StackOption,
+    to: Annotated[
+        str | None, typer.Option("--to", help="A version that served here stably (default: the last).")
+    ] = None,
+    actor: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Return the service to the last version that was stable on this stack, through the stack path."""
+    from pipelines.identity import current_actor
+    from pipelines.promotion.wiring import build_controller
+
+    controller = build_controller(stack, progress=_progress_printer(as_json))
+    _report(controller.rollback(service, current_actor(actor), to=to), as_json)
+
+
+def resume(stack: StackOption, actor: AsOption = None, as_json: JsonOption = False) -> None:
+    """Finish or undo every promotion a crash left unfinished on the stack."""
+    from pipelines.identity import current_actor
+    from pipelines.promotion.wiring import build_controller
+
+    outcomes = build_controller(stack, progress=_progress_printer(as_json)).resume(current_actor(actor))
+    if as_json:
+        emit_json({"resumed": [outcome.to_json() for outcome in outcomes]})
+        return
+    if not outcomes:
+        console.print(f"nothing to resume on {stack}")
+    for outcome in outcomes:
+        _report(outcome, as_json=False)
+
+
+def approve(
+    service: ServiceOption,
+    version: VersionOption,
+    stack: StackOption,
+    actor: AsOption = None,
+    comment: Annotated[str, typer.Option("--comment", help="Why you approve; goes into the audit log.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a version for a stack as a second person; the approval binds to the gate evidence."""
+    from pipelines.identity import current_actor
+    from pipelines.promotion.wiring import build_controller
+
+    approval = build_controller(stack).approve(service, version, current_actor(actor), comment)
+    if as_json:
+        emit_json({"service": service, "version": version, **approval.to_json()})
+    else:
+        console.print(
+            f"[green]approved[/] {service} {version[:12]} for {stack} by {approval.approver} "
+            f"(evidence {approval.evidence_digest[:12]})"
+        )
+
+
+def status(stack: StackOption, as_json: JsonOption = False) -> None:
+    """Per service: the serving version, the previous stable version, any promotion in flight."""
+    from rich.table import Table
+
+    from pipelines.promotion.wiring import stack_records
+
+    rows = stack_records(stack).status()
+    if as_json:
+        emit_json({"stack": stack, "services": rows})
+        return
+    table = Table(title=f"stack {stack}")
+    for column in ("service", "serving", "previous stable", "verified", "in flight"):
+        table.add_column(column)
+    for row in rows:
+        flight = row["in_flight"]
+        table.add_row(
+            row["service"],
+            row["serving"][:12],
+            (row["previous_stable"] or "-")[:12],
+            "yes" if row["verified"] else "no",
+            "-" if flight is None else f"{flight['operation']} by {flight['owner']}",
+        )
+    console.print(table)
+
+
+def history(service: ServiceOption, stack: StackOption, as_json: JsonOption = False) -> None:
+    """Every recorded step for a service on a stack: gates, approvals, promotions, rollbacks."""
+    from rich.table import Table
+
+    from pipelines.promotion.records import history as service_history
+    from pipelines.promotion.wiring import stack_records
+
+    entries = service_history(stack_records(stack).audit, service)
+    if as_json:
+        emit_json({"stack": stack, "service": service, "entries": entries})
+        return
+    table = Table(title=f"{service} on {stack}")
+    for column in ("time", "action", "version", "by", "reason"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(
+            str(entry["time"])[:19],
+            entry["action"],
+            str(entry.get("version", ""))[:12],
+            entry["actor"],
+            str(entry.get("reason") or entry.get("comment") or ""),
+        )
+    console.print(table)
+
+
+def changelog(
+    service: ServiceOption,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the Markdown here instead of stdout.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a service's changelog as Markdown: version, date, who, why, data, gates, rollbacks."""
+    from pipelines.promotion.wiring import changelog_markdown
+
+    text = changelog_markdown(service)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    if as_json:
+        emit_json({"service": service, "markdown": text, "out": None if out is None else str(out)})
+    elif out is None:
+        typer.echo(text, nl=False)
+    else:
+        console.print(f"wrote {out}")
+
+
+@audit_app.command("verify")
+def audit_verify(stack: StackOption, as_json: JsonOption = False) -> None:
+    """Check the audit log's hash chain, its head and its copy in the artifact bucket. Exit 1 if broken."""
+    from pipelines.promotion.wiring import stack_records
+
+    verdict = stack_records(stack).audit_with_remote().verify()
+    if as_json:
+        emit_json({"stack": stack, **verdict.to_json()})
+    elif verdict.ok:
+        console.print(f"[green]verified[/] {verdict.entries} entries, head {verdict.head[:16]}")
+    else:
+        for problem in verdict.problems:
+            err_console.print(f"[red]broken:[/] {problem}", soft_wrap=True)
+    if not verdict.ok:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@audit_app.command("path")
+def audit_path(stack: StackOption, as_json: JsonOption = False) -> None:
+    """Print where the stack's local audit log is."""
+    from pipelines.promotion.wiring import stack_records
+
+    path = stack_records(stack).audit.path
+    if as_json:
+        emit_json({"stack": stack, "path": str(path)})
+    else:
+        typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the promotion commands on the main app."""
+    for command in (promote, rollback, resume, approve, status, history, changelog):
+        app.command(name=command.__name__)(command)
+    app.add_typer(audit_app, name="audit")

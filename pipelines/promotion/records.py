@@ -1,0 +1,100 @@
+"""Views over the audit log: a service's history, the changelog, and a stack's status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pipelines.promotion.audit import AuditLog
+from pipelines.promotion.journal import unfinished
+from pipelines.promotion.lock import held_locks
+
+SERVING_ACTIONS = ("promote:promoted", "rollback:rolled_back")
+
+
+def history(audit: AuditLog, service: str) -> list[dict[str, Any]]:
+    """Every audit entry about ``service`` on the log's stack, oldest first."""
+    return [entry for entry in audit.entries() if entry.get("service") == service]
+
+
+def status(audit: AuditLog, state_dir: Path, stack: str, pinned: dict[str, str]) -> list[dict[str, Any]]:
+    """Per service: the serving (pinned) version, the previous stable one, anything in flight."""
+    locks = {lock.service: lock for lock in held_locks(state_dir / "locks", stack)}
+    open_journals = {
+        journal.header["service"]: journal for journal in unfinished(state_dir / "journal" / stack)
+    }
+    rows = []
+    for service, version in sorted(pinned.items()):
+        stable = [e["version"] for e in history(audit, service) if e["action"] in SERVING_ACTIONS]
+        previous = next((v for v in reversed(stable) if v != version), None)
+        lock = locks.get(service)
+        journal = open_journals.get(service)
+        in_flight = None
+        if lock is not None:
+            in_flight = {"operation": lock.operation, "owner": lock.owner, "since": lock.acquired_at}
+        elif journal is not None:
+            in_flight = {
+                "operation": journal.header["kind"],
+                "owner": journal.header["actor"],
+                "interrupted_at": str(journal.last_step),
+                "resume": f"modelrail resume --stack {stack}",
+            }
+        rows.append(
+            {
+                "service": service,
+                "serving": version,
+                "previous_stable": previous,
+                "verified": bool(stable) and stable[-1] == version,
+                "in_flight": in_flight,
+            }
+        )
+    return rows
+
+
+def changelog(service: str, logs: Iterable[AuditLog], details: dict[str, dict[str, str]]) -> str:
+    """Markdown: per stack, newest first, what changed, when, by whom, why, with its evidence.
+
+    ``details`` maps a version to what the registry knows of it (dataset fingerprint, stage).
+    """
+    lines = [f"# Changelog: {service}", ""]
+    for audit in logs:
+        entries = [e for e in history(audit, service) if e["action"] != "gates:passed" or e.get("stage")]
+        if not entries:
+            continue
+        stack = audit.path.stem
+        lines += [f"## {stack}", ""]
+        for entry in reversed(entries):
+            version = str(entry.get("version", ""))
+            info = details.get(version, {})
+            date = str(entry["time"])[:19].replace("T", " ")
+            what = _describe(entry)
+            lines.append(f"- **{date} UTC** · `{version[:12]}` · {what} · by {entry['actor']}")
+            if info.get("dataset_fingerprint"):
+                lines.append(f"  - data: `{info['dataset_fingerprint'][:16]}`")
+            if entry.get("reason"):
+                lines.append(f"  - why: {entry['reason']}")
+            if entry.get("comment"):
+                lines.append(f"  - comment: {entry['comment']}")
+            if entry.get("evidence"):
+                lines.append(f"  - gate evidence: `{str(entry['evidence'])[:16]}`")
+            for decision in entry.get("analysis") or []:
+                lines.append(f"  - canary: {decision}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    action = str(entry["action"])
+    previous = str(entry.get("previous") or "")[:12]
+    return {
+        "promote:promoted": f"promoted (was `{previous}`)",
+        "promote:rolled_back": "canary rolled back",
+        "promote:failed": "promotion failed, reverted",
+        "promote:aborted": "promotion aborted",
+        "rollback:rolled_back": f"rolled back to this version (was `{previous}`)",
+        "rollback:failed": "rollback failed",
+        "approve": "approved",
+        "gates:passed": f"{entry.get('stage', '')} gates passed",
+        "gates:refused": f"{entry.get('stage', '')} gates refused",
+    }.get(action, action)

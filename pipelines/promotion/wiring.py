@@ -1,0 +1,227 @@
+"""Bind the controller's ports to real adapters for a stack.
+
+The ``local`` stack (or ``MODELRAIL_AWS=embedded``) gets the embedded default: the registry on
+the moto server, the local stack runner and the sandbox's endpoints and metrics. Every other
+stack gets the Pulumi Automation API, SageMaker's DescribeEndpoint and CloudWatch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.config import STACK_NAMES, load_stack_file
+from pipelines.errors import ModelrailError
+from pipelines.paths import project_root, stack_path, state_dir
+from pipelines.promotion.audit import AuditLog
+from pipelines.promotion.controller import Controller, Progress
+from pipelines.promotion.evidence import EvidenceStore
+from pipelines.promotion.ports import VersionInfo
+from pipelines.promotion.records import changelog, status
+
+if TYPE_CHECKING:
+    from pipelines.registry.sagemaker import SageMakerRegistry
+
+ORGANIZATION_ENV = "PULUMI_ORG"
+"""The Pulumi organization of the real stacks (``org/stack``); unset for a self-managed backend."""
+
+
+class RegistryVersions:
+    """``VersionStore`` over the S3 + SageMaker registry."""
+
+    def __init__(self, registry: SageMakerRegistry) -> None:
+        self.registry = registry
+
+    def get_version(self, service: str, version: str) -> VersionInfo:
+        found = self.registry.version(service, version)
+        return VersionInfo(service, found.package_sha, found.stage, found.registrant, dict(found.metadata))
+
+    def set_stage(self, service: str, sha: str, stage: str, actor: str) -> None:
+        self.registry.set_stage(service, sha, stage, actor)  # type: ignore[arg-type]
+
+    def approve(self, service: str, sha: str, actor: str, description: str) -> None:
+        self.registry.set_approval(service, sha, "Approved", actor, description)
+
+
+class CatalogLineage:
+    """``LineageSink`` over the lineage catalog: promotions mark what serves, failures do not."""
+
+    def __init__(self, registry: SageMakerRegistry) -> None:
+        self.registry = registry
+
+    def record(
+        self, kind: str, *, service: str, version: str, stack: str, actor: str, payload: dict[str, Any]
+    ) -> None:
+        from pipelines.lineage.record import record_event
+
+        action, _, result = kind.partition(":")
+        body = {**payload, "outcome": result or action}
+        if action == "gates":
+            record_event("gate", service, version, stack, actor, body, registry=self.registry)
+        elif action == "approve":
+            record_event("approval", service, version, stack, actor, body, registry=self.registry)
+        elif kind in ("promote:promoted", "rollback:rolled_back"):
+            serving = "promotion" if action == "promote" else "rollback"
+            record_event(
+                serving,
+                service,
+                version,
+                stack,
+                actor,
+                {**body, "stage": "production"},
+                registry=self.registry,
+            )
+        elif kind == "promote:rolled_back":
+            # The canary rolled back: the previous version serves again.
+            record_event(
+                "rollback", service, str(payload["previous"]), stack, actor, body, registry=self.registry
+            )
+        else:
+            record_event("promotion", service, version, stack, actor, body, registry=self.registry)
+
+
+class BucketCopy:
+    """The audit log's copy in the artifact bucket (versioned, KMS-encrypted)."""
+
+    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+        self.s3, self.bucket, self.key = s3, bucket, key
+
+    def upload(self, text: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=text, ContentType="application/x-ndjson")
+
+    def download(self) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return body
+
+
+def audit_key(stack: str) -> str:
+    return f"audit/{stack}.jsonl"
+
+
+@dataclass(frozen=True)
+class StackRecords:
+    """What a stack has on record locally, without starting any service."""
+
+    stack: str
+
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(state_dir() / "audit", self.stack)
+
+    def audit_with_remote(self) -> AuditLog:
+        from pipelines.registry.factory import registry_for_stack
+
+        registry = registry_for_stack(self.stack)
+        return AuditLog(
+            state_dir() / "audit",
+            self.stack,
+            remote=BucketCopy(registry.s3, registry.bucket, audit_key(self.stack)),
+        )
+
+    def status(self) -> list[dict[str, Any]]:
+        config = load_stack_file(stack_path(self.stack))
+        pinned = {name: service.model_version for name, service in config.services.items()}
+        return status(self.audit, state_dir(), self.stack, pinned)
+
+
+def stack_records(stack: str) -> StackRecords:
+    return StackRecords(stack)
+
+
+def changelog_markdown(service: str) -> str:
+    """The changelog across every stack with a local audit log."""
+    logs = [AuditLog(state_dir() / "audit", stack) for stack in STACK_NAMES]
+    present = [log for log in logs if log.path.exists()]
+    details: dict[str, dict[str, str]] = {}
+    try:
+        from pipelines.lineage.record import open_catalog
+
+        catalog = open_catalog()
+        for log in present:
+            for entry in log.entries():
+                version = str(entry.get("version", ""))
+                if version and version not in details and entry.get("service") == service:
+                    try:
+                        model = catalog.model(version)
+                    except ModelrailError:  # a version the catalog does not know stays undetailed
+                        continue
+                    details[version] = {"dataset_fingerprint": str(model.get("dataset_fingerprint", ""))}
+    except ImportError:
+        pass
+    return changelog(service, present, details)
+
+
+def build_controller(stack: str, *, progress: Progress | None = None) -> Controller:
+    """A controller for ``stack`` with the adapters its mode calls for."""
+    from pipelines.embedded.session import embedded_selected
+    from pipelines.registry.factory import registry_for_stack
+
+    root, state, path = project_root(), state_dir(), stack_path(stack)
+    config = load_stack_file(path)
+    registry = registry_for_stack(stack)
+    audit = AuditLog(
+        state / "audit", stack, remote=BucketCopy(registry.s3, registry.bucket, audit_key(stack))
+    )
+    common: dict[str, Any] = {
+        "stack": stack,
+        "stack_path": path,
+        "project_dir": root,
+        "registry": RegistryVersions(registry),
+        "evidence": EvidenceStore(state / "evidence"),
+        "audit": audit,
+        "lineage": CatalogLineage(registry),
+        "state_dir": state,
+    }
+    if progress is not None:
+        common["progress"] = progress
+    if embedded_selected(stack):
+        from pipelines.metrics.local import LocalMetricsSource
+        from pipelines.runners.local_runner import LocalStackRunner, SandboxEndpoints
+        from pipelines.sandbox.client import SandboxClient
+
+        sandbox = SandboxClient.start(state)
+        runner = LocalStackRunner(stack, root, state, sandbox, model_dir_for=_model_dirs(registry, state))
+        return Controller(
+            runner=runner, endpoints=SandboxEndpoints(sandbox), metrics=LocalMetricsSource(sandbox), **common
+        )
+    import boto3
+
+    from pipelines.metrics.cloudwatch import CloudWatchMetricsSource
+    from pipelines.runners.pulumi_runner import PulumiStackRunner
+    from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
+
+    session = boto3.session.Session(region_name=config.platform.region)
+    environment = config.platform.environment
+    return Controller(
+        runner=PulumiStackRunner(stack, root, organization=os.environ.get(ORGANIZATION_ENV)),
+        endpoints=SageMakerEndpoints(session.client("sagemaker"), environment),
+        metrics=CloudWatchMetricsSource(session.client("cloudwatch"), environment),
+        **common,
+    )
+
+
+def _model_dirs(registry: SageMakerRegistry, state: Path) -> Any:
+    """Resolve (service, version) to a verified, unpacked model directory under the state dir."""
+    from pipelines.packaging.load import extract_package
+    from pipelines.serving.verify import verify_model_dir
+
+    def model_dir_for(service: str, version: str) -> Path:
+        target = state / "models" / service / version
+        if (target / "manifest.json").exists():
+            verify_model_dir(target, expected_package_id=version)  # every load re-verifies every file
+            return target
+        tarball = registry.download(service, version, state / "models" / service / f"{version}.tar.gz")
+        extract_package(tarball, target, expected_package_id=version)
+        tarball.unlink(missing_ok=True)
+        return target
+
+    return model_dir_for

@@ -1,0 +1,116 @@
+"""The embedded default's StackRunner: the offline plan plus the local sandbox.
+
+``up`` renders the stack file's plan (the same program ``pulumi up`` would run), remembers it
+as applied, and hands each service's desired version to the sandbox, which rolls it out with
+SageMaker's blue/green semantics; it blocks until the rollout has finished, as ``pulumi up``
+does on a real endpoint. ``preview`` diffs the desired plan against the last applied one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra.config import load_stack_file
+from infra.naming import endpoint_name
+from pipelines.console import dumps
+from pipelines.runners.base import EndpointState, Preview, ResourceChange
+
+if TYPE_CHECKING:
+    from pipelines.sandbox.client import SandboxClient
+
+ModelDirFor = Callable[[str, str], Path]
+"""Resolve (service, version) to an unpacked, verified model directory."""
+
+
+class LocalStackRunner:
+    """Applies a stack file to the local sandbox."""
+
+    def __init__(
+        self,
+        stack: str,
+        project_dir: Path,
+        state_dir: Path,
+        sandbox: SandboxClient,
+        model_dir_for: ModelDirFor,
+    ) -> None:
+        self.stack = stack
+        self.project_dir = project_dir
+        self.sandbox = sandbox
+        self.model_dir_for = model_dir_for
+        self.applied_path = state_dir / "local-stack" / f"{stack}.applied.json"
+        self.applied_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _desired(self) -> dict[str, Any]:
+        from pipelines.plan import build_plan
+
+        return build_plan(self.stack, project_dir=self.project_dir)
+
+    def _applied(self) -> dict[str, Any]:
+        if not self.applied_path.exists():
+            return {"steps": []}
+        plan: dict[str, Any] = json.loads(self.applied_path.read_text(encoding="utf-8"))
+        return plan
+
+    def preview(self) -> Preview:
+        from pipelines.plan import diff_plans
+
+        diff = diff_plans(self._applied(), self._desired())
+        changes = [ResourceChange(urn, type_, "create") for urn, type_ in diff.added]
+        changes += [ResourceChange(urn, type_, "delete") for urn, type_ in diff.removed]
+        changes += [
+            ResourceChange(
+                c.urn, c.type, "replace" if c.replaces else "update", tuple(p.path for p in c.properties)
+            )
+            for c in diff.changed
+        ]
+        return Preview(tuple(sorted(changes, key=lambda c: c.urn)), diff.to_json()["summary"])
+
+    def up(self, message: str) -> dict[str, Any]:
+        desired = self._desired()
+        config = load_stack_file(self.project_dir / "stacks" / f"Pulumi.{self.stack}.yaml")
+        for name, service in sorted(config.services.items()):
+            if service.runtime != "sagemaker":
+                continue
+            current = self.sandbox.describe_endpoint(name)
+            if current.serving_version == service.model_version:
+                continue
+            model_dir = self.model_dir_for(name, service.model_version)
+            self.sandbox.deploy(name, service.model_version, model_dir, service.deployment)
+            self.sandbox.wait(name, timeout=float(service.deployment.max_execution_seconds))
+        self.applied_path.write_text(dumps({**desired, "message": message}), encoding="utf-8")
+        return self.outputs()
+
+    def refresh(self) -> None:
+        """The sandbox is the state; nothing to reconcile beyond reading it (``outputs``)."""
+        self.outputs()
+
+    def outputs(self) -> dict[str, Any]:
+        config = load_stack_file(self.project_dir / "stacks" / f"Pulumi.{self.stack}.yaml")
+        services: dict[str, Any] = {}
+        for name in sorted(config.services):
+            described = self.sandbox.describe_endpoint(name)
+            services[name] = {
+                "endpointName": endpoint_name(config.platform.environment, name),
+                "endpointConfigName": described.config_name,
+                "endpointUrl": self.sandbox.endpoint_url(name),
+            }
+        return {"services": services}
+
+
+class SandboxEndpoints:
+    """``DescribeEndpoint`` for the sandbox's endpoints."""
+
+    def __init__(self, sandbox: SandboxClient) -> None:
+        self.sandbox = sandbox
+
+    def describe(self, service: str) -> EndpointState:
+        described = self.sandbox.describe_endpoint(service)
+        return EndpointState(described.status, described.config_name or "", described.failure_reason or "")
+
+    def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
+        from pipelines.sandbox.description import config_name
+
+        return config_name(service, version)
