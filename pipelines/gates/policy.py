@@ -1,0 +1,289 @@
+"""Gate policy: which gates a stage runs and every threshold they use, as typed YAML.
+
+A policy file is validated like the stack config: frozen models, camelCase keys, unknown keys
+refused, and every problem reported at once with the file, the key path, the bad value and what is
+allowed. ``policies/candidate.yaml`` and ``policies/production.yaml`` are the shipped defaults;
+``--policy FILE`` replaces them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from infra.config import ConfigIssue
+from pipelines.errors import BadInputError
+
+POLICY_DIR = Path(__file__).resolve().parent / "policies"
+STAGES = ("candidate", "production")
+GateName = Literal["data", "drift", "model", "repro", "latency"]
+MetricName = Literal["accuracy", "roc_auc", "f1", "log_loss", "brier", "ece"]
+Direction = Literal["higher_is_better", "lower_is_better"]
+NATURAL_DIRECTION: dict[str, Direction] = {
+    "accuracy": "higher_is_better",
+    "roc_auc": "higher_is_better",
+    "f1": "higher_is_better",
+    "log_loss": "lower_is_better",
+    "brier": "lower_is_better",
+    "ece": "lower_is_better",
+}
+
+Share = Annotated[float, Field(ge=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    """Frozen, camelCase in YAML, and strict about unknown keys."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class DataPolicy(_Model):
+    """Thresholds of the data-validation gate."""
+
+    max_missing_increase: Share = 0.02
+    """Largest increase of a column's missing share over the reference (absolute, 0.02 = 2 points)."""
+    max_duplicate_share: Share = 0.05
+    """Largest share of rows that repeat an earlier row."""
+    max_out_of_domain_share: Share = 0.001
+    """Largest share of a categorical column's values outside the schema's allowed categories."""
+    max_out_of_range_share: Share = 0.001
+    """Largest share of a numeric column's values outside the schema's [min, max]."""
+    leakage_auc: Annotated[float, Field(ge=0.5, le=1)] = 0.99
+    """A feature whose single-feature ROC AUC for the label reaches this is flagged as leakage."""
+    max_skew_psi: NonNegative = 0.2
+    """Largest PSI between the current data and the training fingerprint, per column."""
+    max_categories: Annotated[int, Field(ge=2, le=100_000)] = 200
+    """Categories kept per column in the schema and fingerprint; rarer ones are pooled as other."""
+
+
+class NumericDrift(_Model):
+    """Effect-size thresholds for numeric columns; ``null`` makes a statistic informational."""
+
+    wasserstein: NonNegative | None = 0.1
+    """Wasserstein distance divided by the reference's standard deviation."""
+    psi: NonNegative | None = 0.2
+    """PSI on reference-decile bins."""
+    ks: Share | None = None
+    """KS statistic D; informational by default (its p-value flags any shift at large n)."""
+
+
+class CategoricalDrift(_Model):
+    """Effect-size thresholds for categorical columns; ``null`` makes a statistic informational."""
+
+    jensenshannon: Share | None = 0.1
+    """Jensen–Shannon distance (base 2) between the category shares."""
+    psi: NonNegative | None = 0.2
+    """PSI on the category shares."""
+
+
+class ColumnDrift(_Model):
+    """Per-column overrides of the drift thresholds."""
+
+    ignore: bool = False
+    """Leave the column out of the drift gate (an id, a timestamp)."""
+    wasserstein: NonNegative | None = None
+    psi: NonNegative | None = None
+    ks: Share | None = None
+    jensenshannon: Share | None = None
+
+
+class DriftPolicy(_Model):
+    """Thresholds of the drift gate."""
+
+    numeric: NumericDrift = NumericDrift()
+    categorical: CategoricalDrift = CategoricalDrift()
+    max_drifted_share: Share = 0.5
+    """The gate also fails when more than this share of the compared columns drifted."""
+    psi_bins: Annotated[int, Field(ge=2, le=100)] = 10
+    max_categories: Annotated[int, Field(ge=2, le=100_000)] = 200
+    """Most frequent reference categories compared one by one; the rest are pooled as other."""
+    columns: dict[str, ColumnDrift] = {}
+    """Overrides by column name."""
+
+
+class MetricRule(_Model):
+    """Bounds on one model metric: absolute, and as a change against the production baseline."""
+
+    min: float | None = None
+    """The candidate's value must be at least this."""
+    max: float | None = None
+    """The candidate's value must be at most this."""
+    max_regression: NonNegative | None = None
+    """How far the candidate may fall behind the baseline, in the metric's worse direction."""
+    relative: bool = False
+    """``maxRegression`` is a fraction of the baseline's value instead of an absolute amount."""
+    direction: Direction | None = None
+    """Which way is better; defaults to the metric's own (higher for accuracy, ROC AUC, F1)."""
+
+
+class FairnessPolicy(_Model):
+    """Largest allowed gaps between the slices of each sensitive column."""
+
+    sensitive_columns: tuple[str, ...] = ("sex", "race")
+    max_demographic_parity_difference: Share = 0.25
+    """Largest gap in positive-prediction rate between two slices of a sensitive column."""
+    max_equal_opportunity_difference: Share = 0.2
+    """Largest gap in true-positive rate between two slices of a sensitive column."""
+    min_slice_size: Annotated[int, Field(ge=1)] = 100
+    """Slices with fewer rows (or, for equal opportunity, fewer positives than a tenth of this)
+    are listed but not compared: their rates are noise."""
+
+
+class ModelPolicy(_Model):
+    """Thresholds of the model-versus-baseline gate."""
+
+    decision_threshold: Share = 0.5
+    """Score at or above which a prediction counts as positive (accuracy, F1, fairness)."""
+    calibration_bins: Annotated[int, Field(ge=2, le=100)] = 10
+    metrics: dict[MetricName, MetricRule] = {}
+    fairness: FairnessPolicy = FairnessPolicy()
+
+
+class ReproPolicy(_Model):
+    """How a retrained candidate is compared with the registered one."""
+
+    prediction_tolerance: NonNegative = 1e-9
+    """Largest absolute difference in predicted probability when the package hashes differ."""
+    rows: Annotated[int, Field(ge=1)] = 2000
+    """Rows of the evaluation data scored by both packages."""
+
+
+class LatencyPolicy(_Model):
+    """Load driven against the candidate in the serving code, and its budget."""
+
+    requests: Annotated[int, Field(ge=10)] = 400
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    rows_per_request: Annotated[int, Field(ge=1, le=10_000)] = 1
+    warmup_requests: Annotated[int, Field(ge=0)] = 20
+    p50_ms: Annotated[float, Field(gt=0)] | None = None
+    """Median budget in ms; ``null`` means a fifth of the p99 budget."""
+    p99_ms: Annotated[float, Field(gt=0)] | None = None
+    """99th-percentile budget in ms; ``null`` takes the service's ``guardrails.p99LatencyMs``."""
+    min_throughput_rps: Annotated[float, Field(gt=0)] | None = None
+    max_memory_mb: Annotated[float, Field(gt=0)] = 1024
+    """Peak resident memory of the serving process."""
+
+
+class GatePolicy(_Model):
+    """Everything one stage's gates check."""
+
+    stage: Literal["candidate", "production"]
+    gates: tuple[GateName, ...] = ("data", "drift", "model", "repro", "latency")
+    """The gates the stage runs, in order."""
+    data: DataPolicy = DataPolicy()
+    drift: DriftPolicy = DriftPolicy()
+    model: ModelPolicy = ModelPolicy()
+    repro: ReproPolicy = ReproPolicy()
+    latency: LatencyPolicy = LatencyPolicy()
+
+    @model_validator(mode="after")
+    def _gates_unique(self) -> GatePolicy:
+        if len(set(self.gates)) != len(self.gates):
+            raise ValueError("each gate may appear once in `gates`")
+        return self
+
+    def digest(self) -> str:
+        """sha256 of the policy's canonical JSON: reports name the exact thresholds they used."""
+        from pipelines.gates.report import canonical_digest
+
+        return canonical_digest(self.model_dump(mode="json", by_alias=True))
+
+
+class PolicyError(BadInputError):
+    """A policy file that is missing, not YAML, or breaks the schema; lists every problem."""
+
+    def __init__(self, source: str, issues: list[ConfigIssue]) -> None:
+        super().__init__(
+            f"{source}: {len(issues)} problem(s) in the gate policy",
+            details=[str(issue) for issue in issues],
+        )
+        self.issues = issues
+
+
+def default_policy_path(stage: str) -> Path:
+    """The shipped policy of a stage: ``pipelines/gates/policies/<stage>.yaml``."""
+    if stage not in STAGES:
+        raise BadInputError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
+    return POLICY_DIR / f"{stage}.yaml"
+
+
+def load_policy(path: Path | None = None, *, stage: str = "candidate") -> GatePolicy:
+    """Read and validate a policy file (the stage's shipped default when ``path`` is None)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    path = path or default_policy_path(stage)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInputError(f"policy file {source} cannot be read: {error}") from error
+    try:
+        document = YAML(typ="safe").load(text)
+    except YAMLError as error:
+        raise BadInputError(f"policy file {source} is not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        issue = ConfigIssue(source, "<document>", type(document).__name__, "a mapping with a `stage:` key")
+        raise PolicyError(source, [issue])
+    return parse_policy(document, source=source)
+
+
+def parse_policy(document: dict[str, Any], *, source: str) -> GatePolicy:
+    """Validate a policy mapping; raises ``PolicyError`` listing every problem."""
+    try:
+        return GatePolicy.model_validate(document)
+    except ValidationError as error:
+        issues = [
+            ConfigIssue(
+                source,
+                ".".join(str(part) for part in item["loc"]) or "<document>",
+                item.get("input"),
+                _allowed(item),
+            )
+            for item in error.errors()
+        ]
+        raise PolicyError(source, issues) from None
+
+
+def _allowed(item: Any) -> str:
+    if item["type"] == "extra_forbidden":
+        parent = _model_at(tuple(item["loc"][:-1]))
+        if parent is not None:
+            names = sorted(field.alias or name for name, field in parent.model_fields.items())
+            return "unknown key; allowed keys: " + ", ".join(names)
+        return "unknown key"
+    if item["type"] == "missing":
+        return "required key is missing"
+    message = str(item["msg"])
+    return message[0].lower() + message[1:]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[_Model] | None:
+    """The policy model a pydantic error location points into (dict keys are stepped over)."""
+    current: Any = GatePolicy
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, _Model):
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, _Model) else None
+
+
+def metric_direction(name: str, rule: MetricRule) -> Direction:
+    """The rule's direction, or the metric's natural one."""
+    return rule.direction or NATURAL_DIRECTION[name]

@@ -1,0 +1,239 @@
+"""Data validation: the current table against the reference's profile (schema + fingerprint).
+
+One check per column and rule, each naming its column: columns and dtypes, missing share against
+the reference, values outside the schema's range or categories, columns that became constant,
+skew against the fingerprint (PSI), and label leakage; plus duplicate rows for the table.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipelines.errors import BadInputError
+from pipelines.gates.checks import Check, at_most
+from pipelines.gates.frames import Kind, RowHasher, Table, as_table, column_kind, workers
+from pipelines.gates.policy import DataPolicy
+from pipelines.gates.profile import (
+    OTHER,
+    ColumnProfile,
+    Profile,
+    category_counts,
+    finite_numpy,
+    missing_mask_count,
+)
+from pipelines.gates.report import GateReport
+from pipelines.gates.statistics import psi, unsorted_bin_shares
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+def validate_data(
+    profile: Profile,
+    current: Table | pl.DataFrame,
+    policy: DataPolicy,
+    *,
+    label: str | None = None,
+    subject: dict[str, Any] | None = None,
+) -> GateReport:
+    """Every data check of ``current`` against ``profile``; ``label`` enables the leakage checks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = as_table(current)
+    if label is not None and label not in table.columns:
+        raise BadInputError(
+            f"label column {label!r} is not in the current data (columns: {', '.join(table.columns)})"
+        )
+    checks: list[Check] = list(_column_set(profile, table.columns))
+    rows = RowHasher(table.height)
+
+    def check_column(position: int, name: str) -> list[Check]:
+        series = table.column(name)
+        rows.add(series, position)
+        expected = profile.column(name)
+        return [] if expected is None else _column_checks(expected, series, policy)
+
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        for column_checks in pool.map(check_column, range(len(table.columns)), table.columns):
+            checks.extend(column_checks)
+    duplicates = rows.duplicate_share()
+    checks.append(
+        at_most(
+            "data.duplicates",
+            None,
+            "share",
+            duplicates,
+            policy.max_duplicate_share,
+            f"{duplicates:.2%} of rows repeat an earlier row (reference: {profile.duplicate_share:.2%})",
+        )
+    )
+    if label is not None:
+        from pipelines.gates.leakage import leakage_checks
+
+        checks.extend(leakage_checks(table.frame(), label, policy))
+    return GateReport(gate="data", checks=tuple(checks), subject=subject or {})
+
+
+def _column_set(profile: Profile, columns: list[str]) -> list[Check]:
+    """A failing check for every schema column the current data lacks and every extra one."""
+    checks = [
+        Check("data.columns", name, "schema", None, None, None, False, "column of the schema is missing")
+        for name in profile.names
+        if name not in columns
+    ]
+    checks += [
+        Check("data.columns", name, "schema", None, None, None, False, "column is not in the schema")
+        for name in columns
+        if name not in profile.names
+    ]
+    return checks
+
+
+def _column_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolicy) -> list[Check]:
+    name = expected.name
+    kind = column_kind(series.dtype)
+    if kind is not expected.kind:
+        return [
+            Check(
+                "data.dtype",
+                name,
+                "schema",
+                None,
+                None,
+                None,
+                False,
+                f"dtype {series.dtype} is {kind.value}, the schema has {expected.dtype} ({expected.kind.value}); "
+                "mixed or mistyped values?",
+            )
+        ]
+    checks = [Check("data.dtype", name, "schema", None, None, None, True, f"{series.dtype} ({kind.value})")]
+    missing = missing_mask_count(series) / series.len()
+    allowed = min(expected.missing_share + policy.max_missing_increase, 1.0)
+    checks.append(
+        at_most(
+            "data.missing",
+            name,
+            "share",
+            missing,
+            allowed,
+            f"{missing:.2%} missing (reference {expected.missing_share:.2%}, "
+            f"allowed increase {policy.max_missing_increase:.2%})",
+        )
+    )
+    if missing >= 1.0:
+        return checks
+    if kind is Kind.NUMERIC:
+        checks.extend(_numeric_checks(expected, series, policy))
+    else:
+        checks.extend(_categorical_checks(expected, series, policy))
+    return checks
+
+
+def _numeric_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolicy) -> list[Check]:
+    import numpy as np
+
+    name = expected.name
+    values = finite_numpy(series)
+    if values.size == 0:
+        return []
+    low, high = float(values.min()), float(values.max())
+    checks = [_constant(name, low == high, expected.minimum == expected.maximum, f"every value is {low:g}")]
+    if expected.minimum is None or expected.maximum is None:
+        return checks
+    outside = float(np.count_nonzero((values < expected.minimum) | (values > expected.maximum))) / values.size
+    checks.append(
+        at_most(
+            "data.range",
+            name,
+            "share",
+            outside,
+            policy.max_out_of_range_share,
+            f"{outside:.3%} outside the schema's [{expected.minimum:g}, {expected.maximum:g}] "
+            f"(current [{low:g}, {high:g}])",
+        )
+    )
+    edges = np.asarray(expected.edges, dtype=np.float64)
+    skew = psi(np.asarray(expected.shares), unsorted_bin_shares(values, edges))
+    checks.append(
+        at_most(
+            "data.skew",
+            name,
+            "psi",
+            skew,
+            policy.max_skew_psi,
+            f"PSI {skew:.4f} against the training fingerprint's {edges.size + 1} decile bins",
+        )
+    )
+    return checks
+
+
+def _categorical_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolicy) -> list[Check]:
+    import numpy as np
+
+    name = expected.name
+    counts = category_counts(series)
+    checks = [
+        _constant(
+            name,
+            counts.height <= 1,
+            expected.distinct <= 1,
+            f"every value is {counts['value'][0]!r}" if counts.height else "no values",
+        )
+    ]
+    total = max(int(counts["count"].sum()), 1)
+    by_value = dict(zip(counts["value"].to_list(), counts["count"].to_list(), strict=True))
+    known = [by_value.pop(category, 0) / total for category in expected.categories]
+    unknown = sum(by_value.values()) / total
+    if expected.closed_domain:
+        new = sorted(by_value, key=lambda value: -by_value[value])[:5]
+        checks.append(
+            at_most(
+                "data.domain",
+                name,
+                "share",
+                unknown,
+                policy.max_out_of_domain_share,
+                f"{unknown:.3%} of values are not among the schema's {len(expected.categories)} categories"
+                + (f" (e.g. {', '.join(repr(value) for value in new)})" if new else ""),
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "data.domain",
+                name,
+                "share",
+                unknown,
+                None,
+                None,
+                None,
+                f"open domain: the reference has {expected.distinct} categories, the schema keeps the "
+                f"{len(expected.categories)} most frequent; {unknown:.3%} of values are outside them",
+            )
+        )
+    skew = psi(np.asarray(expected.shares), np.asarray([*known, unknown]))
+    checks.append(
+        at_most(
+            "data.skew",
+            name,
+            "psi",
+            skew,
+            policy.max_skew_psi,
+            f"PSI {skew:.4f} against the training fingerprint's category shares "
+            f"({len(expected.categories)} categories + {OTHER})",
+        )
+    )
+    return checks
+
+
+def _constant(name: str, constant_now: bool, constant_before: bool, what: str) -> Check:
+    """A column that became constant carries no information; one that always was is only noted."""
+    if constant_now and not constant_before:
+        return Check(
+            "data.constant", name, "distinct", 1.0, None, None, False, f"column became constant: {what}"
+        )
+    if constant_now:
+        return Check(
+            "data.constant", name, "distinct", 1.0, None, None, True, f"constant in the reference too: {what}"
+        )
+    return Check("data.constant", name, "distinct", None, None, None, True, "more than one distinct value")

@@ -1,0 +1,77 @@
+"""Gate policies validate like the stack config; reports have the contract's fields and a stable digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.errors import BadInputError
+from pipelines.gates.checks import Check
+from pipelines.gates.policy import PolicyError, load_policy
+from pipelines.gates.report import GateReport
+
+CHECK_FIELDS = {"name", "column", "method", "statistic", "p_value", "threshold", "passed", "detail"}
+
+
+@pytest.mark.parametrize("stage", ["candidate", "production"])
+def test_the_shipped_policies_load(stage: str) -> None:
+    policy = load_policy(stage=stage)
+    assert policy.stage == stage
+    assert policy.drift.numeric.wasserstein == 0.1 and policy.drift.categorical.jensenshannon == 0.1
+
+
+def test_production_is_at_least_as_strict_as_candidate() -> None:
+    candidate, production = load_policy(stage="candidate"), load_policy(stage="production")
+    assert production.drift.max_drifted_share <= candidate.drift.max_drifted_share
+    assert production.model.fairness.max_equal_opportunity_difference <= (
+        candidate.model.fairness.max_equal_opportunity_difference
+    )
+
+
+def test_every_problem_in_a_policy_is_reported_with_key_value_and_what_is_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("stage: canary\ndrift:\n  maxDriftedShare: 1.5\n  numerik: {}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    details = caught.value.details
+    assert len(details) == 3
+    assert any(str(path) in d and "stage" in d and '"canary"' in d and "candidate" in d for d in details)
+    assert any(
+        "drift.maxDriftedShare" in d and "1.5" in d and "less than or equal to 1" in d for d in details
+    )
+    assert any("drift.numerik" in d and "allowed keys" in d and "numeric" in d for d in details)
+    assert caught.value.exit_code == 2
+
+
+def test_an_unreadable_policy_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="cannot be read"):
+        load_policy(tmp_path / "absent.yaml")
+    (tmp_path / "broken.yaml").write_text("stage: [", encoding="utf-8")
+    with pytest.raises(BadInputError, match="not valid YAML"):
+        load_policy(tmp_path / "broken.yaml")
+
+
+def report(*checks: Check) -> GateReport:
+    return GateReport(gate="drift", checks=checks, subject={"current": "c.parquet"}, policy_digest="sha256:x")
+
+
+def test_a_check_serialises_to_exactly_the_contract_fields() -> None:
+    check = Check("drift.psi", "age", "psi", float("inf"), None, 0.2, False, "empty bin")
+    as_json = check.to_json()
+    assert set(as_json) == CHECK_FIELDS
+    assert as_json["statistic"] is None  # non-finite numbers never reach the JSON
+
+
+def test_informational_checks_never_fail_a_report() -> None:
+    info = Check("drift.ks", "age", "ks", 0.3, 1e-12, None, None, "shown, not decisive")
+    assert report(info).passed
+    assert not report(info, Check("drift.psi", "age", "psi", 0.5, None, 0.2, False, "shifted")).passed
+
+
+def test_the_digest_is_stable_and_changes_with_any_number() -> None:
+    a = Check("drift.psi", "age", "psi", 0.1, None, 0.2, True, "ok")
+    b = Check("drift.psi", "age", "psi", 0.1000001, None, 0.2, True, "ok")
+    assert report(a).digest() == report(a).digest()
+    assert report(a).digest() != report(b).digest()
+    assert report(a).digest().startswith("sha256:") and len(report(a).digest()) == 71
