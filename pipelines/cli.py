@@ -16,7 +16,6 @@ import typer
 from rich.markup import escape
 
 from pipelines.commands import config as config_commands
-from pipelines.commands import gate as gate_commands
 from pipelines.commands import embedded as embedded_commands
 from pipelines.commands import gate as gate_commands
 from pipelines.commands import lineage as lineage_commands
@@ -38,7 +37,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_commands.app, name="config")
-app.add_typer(gate_commands.app, name="gate")
 app.add_typer(gate_commands.app, name="gate")
 app.add_typer(lineage_commands.app, name="lineage")
 app.add_typer(embedded_commands.app, name="embedded")
