@@ -1,0 +1,141 @@
+"""CloudWatchMetricsSource against botocore's Stubber: the exact calls, and how answers become stats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from pipelines.metrics.cloudwatch import CloudWatchMetricsSource
+
+DIMENSIONS = [
+    {"Name": "EndpointName", "Value": "prod-adult-income"},
+    {"Name": "VariantName", "Value": "primary"},
+]
+
+
+@pytest.fixture
+def cloudwatch() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client(
+        "cloudwatch", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _expect_variant(stubber: Stubber, start: float, end: float, answers: dict[str, Any]) -> None:
+    """Queue the five calls one variant window makes, in order."""
+    common = {
+        "Dimensions": DIMENSIONS,
+        "StartTime": datetime.fromtimestamp(start, UTC),
+        "EndTime": datetime.fromtimestamp(end, UTC),
+        "Period": ANY,
+    }
+    for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors"):
+        stubber.add_response(
+            "get_metric_statistics",
+            {"Datapoints": [{"Sum": answers[metric]}]},
+            {**common, "Namespace": "AWS/SageMaker", "MetricName": metric, "Statistics": ["Sum"]},
+        )
+    stubber.add_response(
+        "get_metric_statistics",
+        {"Datapoints": [{"ExtendedStatistics": {"p50": answers["p50_us"], "p99": answers["p99_us"]}}]},
+        {
+            **common,
+            "Namespace": "AWS/SageMaker",
+            "MetricName": "ModelLatency",
+            "ExtendedStatistics": ["p50", "p99"],
+        },
+    )
+    stubber.add_response(
+        "get_metric_statistics",
+        {"Datapoints": [{"SampleCount": answers["labels"], "Sum": answers["correct"]}]},
+        {
+            **common,
+            "Namespace": "modelrail",
+            "MetricName": "LiveAccuracy",
+            "Statistics": ["SampleCount", "Sum"],
+        },
+    )
+
+
+def test_a_window_reads_the_variant_after_the_update_against_the_hour_before(
+    cloudwatch: tuple[Any, Stubber],
+) -> None:
+    client, stubber = cloudwatch
+    update, now = 1_700_000_000.0, 1_700_000_300.0
+    _expect_variant(
+        stubber,
+        update - 3600,
+        update,
+        {"Invocations": 36000, "Invocation4XXErrors": 10, "Invocation5XXErrors": 36, "p50_us": 20000, "p99_us": 80000,
+         "labels": 3000, "correct": 2550},
+    )  # fmt: skip
+    _expect_variant(
+        stubber,
+        update,
+        now,
+        {"Invocations": 3000, "Invocation4XXErrors": 1, "Invocation5XXErrors": 150, "p50_us": 41000, "p99_us": 190000,
+         "labels": 200, "correct": 150},
+    )  # fmt: skip
+
+    window = CloudWatchMetricsSource(client, "prod", baseline_end=update).window("adult-income", update, now)
+
+    assert window.baseline.invocations == 36000 and window.baseline.errors_5xx == 36
+    assert window.baseline.latency_p99_ms == 80.0
+    assert window.canary is not None
+    assert window.canary.errors_5xx == 150 and window.canary.errors_4xx == 1
+    assert (window.canary.latency_p50_ms, window.canary.latency_p99_ms) == (41.0, 190.0)
+    assert window.canary.accuracy == 0.75
+    assert window.canary.latency_histogram is None
+
+
+def test_an_accuracy_breach_publishes_live_accuracy_then_sets_the_alarm(
+    cloudwatch: tuple[Any, Stubber],
+) -> None:
+    client, stubber = cloudwatch
+    stubber.add_response(
+        "put_metric_data",
+        {},
+        {
+            "Namespace": "modelrail",
+            "MetricData": [{"MetricName": "LiveAccuracy", "Dimensions": DIMENSIONS, "Value": 0.71}],
+        },
+    )
+    stubber.add_response(
+        "set_alarm_state",
+        {},
+        {
+            "AlarmName": "modelrail-prod-adult-income-live-accuracy",
+            "StateValue": "ALARM",
+            "StateReason": "canary accuracy 71% < 80%",
+        },
+    )
+    CloudWatchMetricsSource(client, "prod").breach(
+        "adult-income", "live-accuracy", 0.71, "canary accuracy 71% < 80%"
+    )
+
+
+def test_a_latency_breach_only_sets_its_alarm(cloudwatch: tuple[Any, Stubber]) -> None:
+    client, stubber = cloudwatch
+    stubber.add_response(
+        "set_alarm_state",
+        {},
+        {
+            "AlarmName": "modelrail-prod-adult-income-p99-latency",
+            "StateValue": "ALARM",
+            "StateReason": "slow",
+        },
+    )
+    CloudWatchMetricsSource(client, "prod").breach("adult-income", "p99-latency", 900.0, "slow")
+
+
+def test_an_unknown_guardrail_is_refused_before_any_call(cloudwatch: tuple[Any, Stubber]) -> None:
+    client, _ = cloudwatch
+    with pytest.raises(ValueError, match="unknown guardrail"):
+        CloudWatchMetricsSource(client, "prod").breach("adult-income", "vibes", 1.0, "no")
