@@ -494,7 +494,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             tags=valid.tags,
             opts=child(self),
         )
-        aws.appautoscaling.Policy(
+        self.scaling_policy = aws.appautoscaling.Policy(
             f"{name}-scaling-policy",
             name=f"{valid.endpoint_name}-invocations-per-instance",
             policy_type="TargetTrackingScaling",

@@ -1,0 +1,131 @@
+"""The composed platform, planned offline: what prod declares, and what a new model version changes."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.plan import build_plan, diff_plans
+
+REPO = Path(__file__).resolve().parents[3]
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+MODEL = "aws:sagemaker/model:Model"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+NEW_VERSION = "1a" * 32
+
+
+def _states(plan: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+    return [step["newState"] for step in plan["steps"] if step["newState"]["type"] == type_]
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict[str, Any]:
+    return build_plan("prod")
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Prod with only fraud-score's model version changed, as `modelrail promote` would pin it."""
+    project = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "stacks", project / "stacks")
+    stack_file = project / "stacks" / "Pulumi.prod.yaml"
+    text = stack_file.read_text(encoding="utf-8")
+    old = "0061b1aac82ecf718e608f80d525c61f026d5a2edc9c2461530b264d81dadd4d"
+    assert text.count(old) == 1
+    stack_file.write_text(text.replace(old, NEW_VERSION), encoding="utf-8")
+    return build_plan("prod", project_dir=project, program=REPO / "infra" / "__main__.py")
+
+
+def test_every_prod_endpoint_rolls_out_gradually_behind_alarms_of_the_same_plan(prod: dict[str, Any]) -> None:
+    alarms = {state["inputs"]["name"] for state in _states(prod, ALARM)}
+    endpoints = _states(prod, ENDPOINT)
+    assert len(endpoints) == 2
+    for endpoint in endpoints:
+        config = endpoint["inputs"]["deploymentConfig"]
+        assert config["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]["type"] in {"CANARY", "LINEAR"}
+        rollback = {alarm["alarmName"] for alarm in config["autoRollbackConfiguration"]["alarms"]}
+        assert rollback and rollback <= alarms
+
+
+def test_prod_encrypts_and_captures_everywhere(prod: dict[str, Any]) -> None:
+    for config in _states(prod, CONFIG):
+        assert config["inputs"]["kmsKeyArn"]
+        assert config["inputs"]["dataCaptureConfig"]["enableCapture"] is True
+        assert config["retainOnDelete"] is True
+    for type_ in ("aws:sns/topic:Topic", "aws:sqs/queue:Queue"):
+        states = _states(prod, type_)
+        assert states and all(state["inputs"]["kmsMasterKeyId"] for state in states)
+    buckets = {state["inputs"]["bucket"] for state in _states(prod, "aws:s3/bucket:Bucket")}
+    assert buckets == {
+        "modelrail-prod-artifacts-123456789012-eu-west-1",
+        "modelrail-prod-access-logs-123456789012-eu-west-1",
+    }
+    encrypted = {
+        state["inputs"]["bucket"]
+        for state in _states(
+            prod, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        )
+        if state["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    }
+    versioned = {
+        state["inputs"]["bucket"]
+        for state in _states(prod, "aws:s3/bucketVersioning:BucketVersioning")
+        if state["inputs"]["versioningConfiguration"]["status"] == "Enabled"
+    }
+    blocked = {
+        state["inputs"]["bucket"]
+        for state in _states(prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if all(state["inputs"][flag] for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls"))
+        and state["inputs"]["restrictPublicBuckets"]
+    }
+    assert buckets == encrypted == versioned == blocked
+
+
+def test_the_webhook_url_never_appears_in_the_plan(prod: dict[str, Any]) -> None:
+    (webhook,) = [
+        state
+        for state in _states(prod, "aws:sns/topicSubscription:TopicSubscription")
+        if state["inputs"]["protocol"] == "https"
+    ]
+    assert webhook["inputs"]["endpoint"] == "[secret]"
+
+
+def test_a_new_model_version_updates_the_endpoint_in_place(
+    prod: dict[str, Any], promoted: dict[str, Any]
+) -> None:
+    diff = diff_plans(prod, promoted)
+    assert not diff.added and not diff.removed
+    changed = {change.urn.rsplit("::", 1)[1]: change for change in diff.changed}
+    assert set(changed) == {"fraud-score-model", "fraud-score-config", "fraud-score-endpoint"}
+    assert changed["fraud-score-model"].replaces
+    assert changed["fraud-score-config"].replaces
+    endpoint = changed["fraud-score-endpoint"]
+    assert not endpoint.replaces
+    assert [prop.path for prop in endpoint.properties] == ["endpointConfigName"]
+
+
+def test_a_new_model_version_leaves_alarms_and_the_other_service_alone(
+    prod: dict[str, Any], promoted: dict[str, Any]
+) -> None:
+    diff = diff_plans(prod, promoted)
+    touched = {change.type for change in diff.changed}
+    assert ALARM not in touched
+    assert not any("adult-income" in change.urn for change in diff.changed)
+    assert {change.type for change in diff.replaced} == {MODEL, CONFIG}
+
+
+def test_the_retained_configuration_is_the_rollback_target(
+    prod: dict[str, Any], promoted: dict[str, Any]
+) -> None:
+    before = {s["urn"]: s for s in _states(prod, CONFIG)}
+    after = {s["urn"]: s for s in _states(promoted, CONFIG)}
+    old_models = {u: s["inputs"]["productionVariants"][0]["modelName"] for u, s in before.items()}
+    new_models = {u: s["inputs"]["productionVariants"][0]["modelName"] for u, s in after.items()}
+    assert old_models != new_models
+    assert all(state["retainOnDelete"] for state in [*before.values(), *after.values()])
+    assert copy.deepcopy(prod) == prod  # plans are plain data, safe to share between tests

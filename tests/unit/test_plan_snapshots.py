@@ -1,0 +1,19 @@
+"""Snapshots of every stack's offline plan: any infrastructure change shows up as a test diff.
+
+After an intended change, review the diff and run ``pytest tests/unit/test_plan_snapshots.py
+--snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from infra.config import STACK_NAMES
+from pipelines.plan import build_plan
+
+
+@pytest.mark.parametrize("stack", STACK_NAMES)
+def test_plan_matches_its_snapshot(stack: str, snapshot: SnapshotAssertion) -> None:
+    assert build_plan(stack) == snapshot.use_extension(JSONSnapshotExtension)

@@ -1,0 +1,99 @@
+"""``modelrail service add``: a validated entry with safe defaults, comments kept, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.config import load_stack_file
+from pipelines.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+VERSION = "ab" * 32
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project's stack files; the infra program is the real one."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks")
+    (tmp_path / "infra").symlink_to(REPO / "infra")
+    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _add(*args: str) -> int:
+    return main(["service", "add", *args, "--model-version", VERSION])
+
+
+def test_adding_a_service_writes_a_valid_entry_and_keeps_the_rest_of_the_file(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "stacks" / "Pulumi.staging.yaml"
+    before = path.read_text(encoding="utf-8")
+    assert _add("churn-score", "--stack", "staging", "--json") == 0
+    after = path.read_text(encoding="utf-8")
+
+    assert after.startswith(before)  # every existing line, comment and key order untouched
+    added = after[len(before) :]
+    assert added.splitlines()[0] == "    churn-score:"
+    assert "      # Pinned by `modelrail promote`; never edit by hand." in added
+    service = load_stack_file(path).service("churn-score")
+    assert service.model_version == VERSION
+    assert service.deployment.strategy == "canary"
+    assert service.instance_count == 2
+
+    report = json.loads(capsys.readouterr().out)
+    added_types = {item["type"] for item in report["diff"]["added"]}
+    assert {"aws:sagemaker/endpoint:Endpoint", "aws:cloudwatch/metricAlarm:MetricAlarm"} <= added_types
+    assert report["diff"]["summary"]["replace"] == 0
+    assert report["diff"]["summary"]["delete"] == 0
+
+
+def test_flags_shape_the_entry(project: Path) -> None:
+    assert (
+        _add(
+            "fraud-v2",
+            "--stack",
+            "prod",
+            "--instances",
+            "4",
+            "--strategy",
+            "linear",
+            "--instance-type",
+            "ml.c5.xlarge",
+        )
+        == 0
+    )
+    service = load_stack_file(project / "stacks" / "Pulumi.prod.yaml").service("fraud-v2")
+    assert (service.instance_type, service.instance_count) == ("ml.c5.xlarge", 4)
+    assert service.deployment.strategy == "linear"
+    assert (service.autoscaling.min_instances, service.autoscaling.max_instances) == (4, 8)
+
+
+@pytest.mark.parametrize(
+    ("name", "stack", "extra", "expected"),
+    [
+        ("adult-income", "staging", [], "already exists"),
+        ("Bad_Name", "staging", [], "invalid service name"),
+        ("trailing-", "staging", [], "invalid service name"),
+        ("risky", "prod", ["--strategy", "all_at_once"], "prod rolls out gradually"),
+        ("tiny", "staging", ["--instances", "1"], "a canary needs at least 2 instances"),
+    ],
+)
+def test_refusals_exit_1_and_write_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str], name: str, stack: str, extra: list[str], expected: str
+) -> None:
+    path = project / "stacks" / f"Pulumi.{stack}.yaml"
+    before = path.read_text(encoding="utf-8")
+    assert _add(name, "--stack", stack, *extra) == 1
+    assert path.read_text(encoding="utf-8") == before
+    assert expected in capsys.readouterr().err
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_a_missing_stack_file_is_bad_input(project: Path) -> None:
+    assert _add("svc", "--stack", "qa") == 2
