@@ -24,6 +24,8 @@ from pipelines.commands import plan as plan_commands
 from pipelines.commands import policy as policy_commands
 from pipelines.commands import promotion as promotion_commands
 from pipelines.commands import register as register_commands
+from pipelines.commands import replay as replay_commands
+from pipelines.commands import sandbox as sandbox_commands
 from pipelines.commands import service as service_commands
 from pipelines.commands import train as train_commands
 from pipelines.console import emit_json, err_console
@@ -40,6 +42,7 @@ app.add_typer(config_commands.app, name="config")
 app.add_typer(gate_commands.app, name="gate")
 app.add_typer(lineage_commands.app, name="lineage")
 app.add_typer(embedded_commands.app, name="embedded")
+app.add_typer(sandbox_commands.app, name="sandbox")
 plan_commands.register(app)
 policy_commands.register(app)
 promotion_commands.register(app)
@@ -47,6 +50,7 @@ service_commands.register(app)
 train_commands.register(app)
 package_commands.register(app)
 register_commands.register(app)
+replay_commands.register(app)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -124,14 +124,27 @@ def difference(after: VariantStats, before: VariantStats | None) -> VariantStats
 class LocalMetricsSource:
     """The ``MetricsSource`` of the local sandbox."""
 
+    READINGS_KEPT = 8
+
     def __init__(self, client: SandboxMetrics) -> None:
         self.client = client
+        self._readings: dict[float, str] = {}
+        """Recent readings by time, so back-to-back windows share their boundary reading exactly."""
+
+    def _reading(self, service: str, at: float) -> ServiceReading:
+        text = self._readings.get(at)
+        if text is None:
+            text = self.client.metrics_text(at=at)
+            self._readings[at] = text
+            while len(self._readings) > self.READINGS_KEPT:
+                del self._readings[min(self._readings)]
+        return read_service(prom.parse(text), service)
 
     def window(self, service: str, start: float, end: float) -> CanaryWindow:
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
-        before = read_service(prom.parse(self.client.metrics_text(at=start)), service)
-        after = read_service(prom.parse(self.client.metrics_text(at=end)), service)
+        before = self._reading(service, start)
+        after = self._reading(service, end)
         roles = after.roles if "canary" in after.roles.values() else {**after.roles, **before.roles}
         baseline = canary = None
         for version, role in roles.items():

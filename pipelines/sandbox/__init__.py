@@ -7,6 +7,7 @@ stopped again.
 """
 
 from pipelines.sandbox.client import (
+    EndpointNotFoundError,
     SandboxClient,
     SandboxNotRunningError,
     SandboxTimeoutError,
@@ -19,6 +20,7 @@ from pipelines.sandbox.description import DeploymentPhase, EndpointDescription, 
 __all__ = [
     "DeploymentPhase",
     "EndpointDescription",
+    "EndpointNotFoundError",
     "EndpointStatus",
     "SandboxClient",
     "SandboxNotRunningError",

@@ -38,6 +38,10 @@ class SandboxNotRunningError(ModelrailError):
     """No live sandbox daemon in this state directory."""
 
 
+class EndpointNotFoundError(BadInputError):
+    """No endpoint for that service yet (SageMaker's DescribeEndpoint fails the same way)."""
+
+
 class SandboxTimeoutError(ModelrailError):
     """A deployment did not finish within the time the caller allowed."""
 
@@ -184,7 +188,10 @@ class SandboxClient:
             time.sleep(POLL_SECONDS)
 
     def describe_endpoint(self, service: str) -> EndpointDescription:
-        """DescribeEndpoint: status, config name, serving version, failure reason, phase and weights."""
+        """DescribeEndpoint: status, config name, serving version, failure reason, phase and weights.
+
+        ``EndpointNotFoundError`` before the service's first deployment.
+        """
         return EndpointDescription.from_json(self._request("GET", f"/control/endpoints/{service}"))
 
     def trip_alarm(self, service: str, guardrail: str, reason: str) -> None:
@@ -253,6 +260,8 @@ class SandboxClient:
                 return body
         except urllib.error.HTTPError as error:
             message = _error_message(error)
+            if error.code == 404 and path.startswith("/control/endpoints/"):
+                raise EndpointNotFoundError(message) from None
             if error.code in (400, 404):
                 raise BadInputError(message) from None
             raise RefusedError(message) from None

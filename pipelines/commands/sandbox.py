@@ -1,0 +1,96 @@
+"""``modelrail sandbox``: see and stop the local sandbox (its endpoints, fleets and traffic split)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from pipelines.console import console, emit_json
+
+app = typer.Typer(help="The local sandbox: SageMaker-style endpoints on loopback.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Show whether the sandbox runs, and each endpoint's status, version, phase and weights.
+
+    A state file left by a killed sandbox is cleaned up (its model servers stopped). Exit 0.
+    """
+    from pipelines.sandbox import SandboxClient, SandboxNotRunningError
+    from pipelines.sandbox.client import recover_stale
+    from pipelines.sandbox.state import sandbox_dir
+
+    directory = sandbox_dir()
+    recovered = recover_stale(directory)
+    report: dict[str, Any] = {
+        "running": False,
+        "state_dir": str(directory),
+        "recovered_stale": recovered is not None,
+        "stopped_pids": list(recovered.stopped_pids) if recovered else [],
+        "endpoints": {},
+    }
+    try:
+        client = SandboxClient.connect()
+        report.update(running=True, pid=client.state.daemon.pid, url=client.url, endpoints=client.status())
+    except SandboxNotRunningError:
+        pass
+    if as_json:
+        emit_json(report)
+        return
+    _print_status(report)
+
+
+@app.command()
+def stop(as_json: JsonOption = False) -> None:
+    """Stop the sandbox daemon and every model server it started. Idempotent; exit 0."""
+    from pipelines.sandbox import stop_sandbox
+
+    result = stop_sandbox()
+    report = {
+        "was_running": result.was_running,
+        "stale": result.stale,
+        "stopped_pids": list(result.stopped_pids),
+    }
+    if as_json:
+        emit_json(report)
+    elif result.was_running:
+        console.print(f"sandbox stopped ({len(result.stopped_pids)} process(es) ended)")
+    elif result.stale:
+        console.print(
+            f"the sandbox was already gone; stopped {len(result.stopped_pids)} leftover process(es)"
+        )
+    else:
+        console.print("no sandbox was running")
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    if report["recovered_stale"]:
+        console.print(
+            f"cleaned up a stale sandbox (stopped {len(report['stopped_pids'])} leftover process(es))",
+            markup=False,
+        )
+    if not report["running"]:
+        console.print(f"no sandbox running (state in {report['state_dir']})", markup=False)
+        return
+    console.print(f"sandbox pid {report['pid']} at {report['url']}", markup=False)
+    table = Table("service", "status", "config", "phase", "weights", "fleets (pid:port, restarts)", "reason")
+    for service, endpoint in sorted(report["endpoints"].items()):
+        weights = ", ".join(f"{v[:12]} {w:.0%}" for v, w in endpoint["weights"].items())
+        fleets = ", ".join(
+            f"{f['version'][:8]} {f['pid']}:{f['port']} ↻{f['restarts']}" for f in endpoint["fleets"]
+        )
+        table.add_row(
+            service,
+            endpoint["status"],
+            endpoint["config_name"] or "-",
+            endpoint["phase"],
+            weights or "-",
+            fleets or "-",
+            endpoint["failure_reason"] or "",
+        )
+    console.print(table)
