@@ -137,8 +137,7 @@ def load_model_dir(model_dir: Path, *, expected_package_id: str | None = None) -
 
 def load_skops(path: Path) -> Any:
     """Load a skops file, refusing every type that is not trusted."""
-    import skops.io as sio
-
+    sio = import_skops()
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as error:
@@ -150,3 +149,22 @@ def load_skops(path: Path) -> Any:
             details=[f"trusted beyond skops' defaults: {', '.join(TRUSTED_TYPES)}"],
         )
     return sio.load(path, trusted=list(untrusted))
+
+
+def import_skops() -> Any:
+    """``skops.io``, imported without the lazily loaded modules of the Pulumi SDK in view.
+
+    At import time skops looks up every type it trusts in every module of ``sys.modules``.
+    Each lookup in a lazily loaded Pulumi provider module imports a submodule, which turns
+    the import into minutes when the controller has already run the offline plan.
+    """
+    import sys
+
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    hidden = {name: sys.modules.pop(name) for name in list(sys.modules) if name.startswith("pulumi")}
+    try:
+        import skops.io
+    finally:
+        sys.modules.update(hidden)
+    return skops.io

@@ -23,8 +23,9 @@ _SCHEMA = "schema.json"
 
 def dumps_deterministic(obj: Any) -> bytes:
     """``skops.io.dumps(obj)`` with addresses renumbered and zip metadata fixed."""
-    import skops.io as sio
+    from pipelines.serving.model import import_skops
 
+    sio = import_skops()
     original = zipfile.ZipFile(io.BytesIO(sio.dumps(obj)))
     schema = json.loads(original.read(_SCHEMA))
     numbers: dict[int, int] = {}
