@@ -135,7 +135,7 @@ class FairnessPolicy(_Model):
     max_equal_opportunity_difference: Share = 0.2
     """Largest gap in true-positive rate between two slices of a sensitive column."""
     min_slice_size: Annotated[int, Field(ge=1)] = 100
-    """Slices with fewer rows (or, for equal opportunity, fewer positives than a tenth of this)
+    """Slices with fewer rows (or, for equal opportunity, fewer actual positives than half this)
     are listed but not compared: their rates are noise."""
 
 
