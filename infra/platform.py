@@ -171,6 +171,7 @@ def _service(
     )
     return {
         "endpointName": endpoint.endpoint_name,
+        "endpointConfigName": endpoint.endpoint_config_name,
         "variantName": endpoint.variant_name,
         "alarmNames": endpoint.alarm_names,
         "modelPackageGroup": group,

@@ -30,7 +30,7 @@ def _build(values: dict[str, Any]) -> tuple[ModelEndpoint, pulumi.Output[list[st
     return endpoint, children.settled(endpoint)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_a_canary_endpoint_rolls_back_on_every_guardrail_alarm(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -58,7 +58,7 @@ def test_a_canary_endpoint_rolls_back_on_every_guardrail_alarm(
     return done.apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_a_linear_rollout_shifts_equal_steps(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     _, done = _build(endpoint_values(rollout={"strategy": "linear", "linear_step_percent": 20}))
 
@@ -72,7 +72,7 @@ def test_a_linear_rollout_shifts_equal_steps(pulumi_mocks: PlanMonitor) -> pulum
     return done.apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_the_endpoint_configuration_is_encrypted_captures_data_and_is_kept_on_delete(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -97,7 +97,7 @@ def test_the_endpoint_configuration_is_encrypted_captures_data_and_is_kept_on_de
     return done.apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_alarms_treat_missing_data_deliberately_and_notify_the_topic(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -120,7 +120,7 @@ def test_alarms_treat_missing_data_deliberately_and_notify_the_topic(
     return done.apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_without_live_labels_the_accuracy_alarm_is_not_created(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -133,7 +133,7 @@ def test_without_live_labels_the_accuracy_alarm_is_not_created(
     return pulumi.Output.all(done, endpoint.alarm_names).apply(lambda v: check(v[1]))
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_autoscaling_tracks_invocations_per_instance_on_the_primary_variant(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -152,7 +152,7 @@ def test_autoscaling_tracks_invocations_per_instance_on_the_primary_variant(
     return done.apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_a_shadow_variant_serves_its_own_model(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     _, done = _build(endpoint_values(shadow={"model_version": "a" * 64, "sampling_percent": 50}))
 
@@ -166,7 +166,7 @@ def test_a_shadow_variant_serves_its_own_model(pulumi_mocks: PlanMonitor) -> pul
     return done.apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_grant_invoke_allows_exactly_invoking_this_endpoint(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     import pulumi_aws as aws
 
@@ -201,7 +201,7 @@ def test_metric_helpers_name_the_variant_dimensions() -> None:
     ]
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_invalid_arguments_are_all_reported_before_any_resource_exists(pulumi_mocks: PlanMonitor) -> None:
     bad = endpoint_values(
         service="Fraud_Score",

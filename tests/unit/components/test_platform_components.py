@@ -40,7 +40,7 @@ def _store(children: Children) -> ArtifactStore:
     )
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_both_buckets_are_encrypted_versioned_private_and_tls_only(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -82,7 +82,7 @@ def test_both_buckets_are_encrypted_versioned_private_and_tls_only(
     return children.settled(store).apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_only_experimental_and_candidate_artifacts_expire(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     children = Children()
     store = _store(children)
@@ -109,7 +109,7 @@ def test_only_experimental_and_candidate_artifacts_expire(pulumi_mocks: PlanMoni
     return children.settled(store).apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_the_image_repository_is_immutable_scanned_and_encrypted(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -128,7 +128,7 @@ def test_the_image_repository_is_immutable_scanned_and_encrypted(
     return children.settled(store).apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_children_are_parented_to_their_component(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     children = Children()
     store = _store(children)
@@ -177,7 +177,7 @@ def test_candidates_must_outlive_experiments() -> None:
         )
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_registry_routes_package_state_changes_to_an_encrypted_queue(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -212,7 +212,7 @@ def test_registry_routes_package_state_changes_to_an_encrypted_queue(
     return children.settled(registry).apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_training_pipeline_registers_pending_manual_approval(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     values = platform_values()
     children = Children()
@@ -232,7 +232,7 @@ def test_training_pipeline_registers_pending_manual_approval(pulumi_mocks: PlanM
     return children.settled(training).apply(check)
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_alerts_topic_is_encrypted_and_the_webhook_stays_secret(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
@@ -265,7 +265,7 @@ def test_alerts_refuse_a_plain_http_webhook() -> None:
         Alerts("alerts", {"environment": "prod", "account_id": "1", "webhook_url": "http://x"})
 
 
-@pulumi.runtime.test  # type: ignore[untyped-decorator]  # pulumi ships it unannotated
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_service_monitor_schedules_data_quality_on_the_endpoint(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
