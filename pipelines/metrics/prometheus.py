@@ -35,7 +35,7 @@ HELP = {
     PREDICTIONS: ("counter", "Predictions by bin of the positive-class probability."),
     LABELS: ("counter", "Delayed labels joined to a prediction of this version."),
     LABELS_CORRECT: ("counter", "Joined labels that matched the predicted label."),
-    RESTARTS: ("counter", "Model server restarts after a failed /ping or an exit."),
+    RESTARTS: ("counter", "Model server restart attempts after a failed /ping or an exit."),
     WEIGHT: ("gauge", "Share of the service's traffic routed to this version."),
     VARIANT_INFO: ("gauge", "Live versions and their role in the current deployment."),
     ALARM: ("gauge", "1 while the guardrail alarm is in ALARM."),

@@ -203,12 +203,12 @@ class Endpoint:
             fleet.misses += 1
             if not exited and fleet.misses < 2:
                 continue
+            self._on_restart(self.service, version)  # counted as attempted, in step with fleet.restarts
             try:
                 fleet.restart()
             except FleetStartError:
                 continue  # tried again on the next round; its requests keep failing as 5xx
             fleet.misses = 0
-            self._on_restart(self.service, version)
             self._on_change(self)
 
     # ---- the deployment itself ----
@@ -231,7 +231,7 @@ class Endpoint:
             self.fleets[version] = fleet
             old = self.serving_version
             if old is None:
-                self._complete(version, old=None)
+                self._complete(version)
         self._on_change(self)
         if old is None:
             return
@@ -249,9 +249,11 @@ class Endpoint:
         if self._bake(policy.termination_wait_seconds, deadline, version):
             return
         with self._lock:
-            retired = self._complete(version, old=old)
+            retired = self.fleets.pop(old, None) if old != version else None
         if retired is not None:
-            retired.stop()
+            retired.stop()  # the old fleet is gone before the endpoint reports the deployment complete
+        with self._lock:
+            self._complete(version)
         self._on_change(self)
 
     def _bake(self, seconds: float, deadline: float, version: str) -> bool:
@@ -286,14 +288,12 @@ class Endpoint:
             self._set_phase(DeploymentPhase.ROLLED_BACK)
         self._on_change(self)
 
-    def _complete(self, version: str, old: str | None) -> ModelServerProcess | None:
-        """Make ``version`` own the endpoint; returns the old fleet, for the caller to stop outside the lock."""
-        retired = self.fleets.pop(old, None) if old is not None and old != version else None
+    def _complete(self, version: str) -> None:
+        """Make ``version`` own the endpoint and all its traffic."""
         self._route_only(version)
         self.serving_version = version
         self.status = "InService"
         self._set_phase(DeploymentPhase.COMPLETED)
-        return retired
 
     def _fail(self, version: str, reason: str) -> None:
         with self._lock:
