@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+CRASH_AFTER_ENV = "MODELRAIL_CRASH_AFTER"
+"""Fault injection for crash-recovery tests: the process SIGKILLs itself right after journaling
+the named step, exactly as a crash there would leave things. Unset in normal use."""
 
 
 class Step(StrEnum):
@@ -86,6 +91,8 @@ class Journal:
             handle.flush()
             os.fsync(handle.fileno())
         self.records.append(record)
+        if os.environ.get(CRASH_AFTER_ENV) == step:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def unfinished(directory: Path) -> list[Journal]:

@@ -54,13 +54,32 @@ class FakeRegistry:
 
 @dataclass
 class FakeEndpoint:
-    """The endpoint: what runs, and how the next update ends (held, silently undone, failed)."""
+    """The endpoint: what runs, and how the next update ends (held, silently undone, failed).
 
-    serving: str = V1
+    With ``path`` set, what it serves lives in that file, so it survives a killed process.
+    """
+
+    serving_at_start: str = V1
     status: str = "InService"
     next_update: str = "holds"
     failure_reason: str = ""
     rolled_back_by_alarm: bool = False
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self._serving = self.serving_at_start
+        if self.path is not None and not self.path.exists():
+            self.path.write_text(self.serving_at_start)
+
+    @property
+    def serving(self) -> str:
+        return self.path.read_text() if self.path is not None else self._serving
+
+    @serving.setter
+    def serving(self, version: str) -> None:
+        if self.path is not None:
+            self.path.write_text(version)
+        self._serving = version
 
     def describe(self, service: str) -> EndpointState:
         return EndpointState(self.status, config_name(self.serving), self.failure_reason)
@@ -168,19 +187,26 @@ class World:
     stack_path: Path
 
 
-def make_world(tmp_path: Path, repo: Path, stack: str = "dev", pinned: str = V1) -> World:
-    """A project copy whose ``stack`` pins ``pinned``, with fakes behind every port."""
+def make_world(
+    tmp_path: Path, repo: Path, stack: str = "dev", pinned: str = V1, *, fresh: bool = True
+) -> World:
+    """A project copy whose ``stack`` pins ``pinned``, with fakes behind every port.
+
+    ``fresh=False`` reopens a world an earlier process made in ``tmp_path`` (files persist:
+    stack file, state, the endpoint's serving version, the gate evidence).
+    """
     from pipelines.promotion.stackfile import write_pin
 
     stacks = tmp_path / "project" / "stacks"
-    shutil.copytree(repo / "stacks", stacks)
     stack_path = stacks / f"Pulumi.{stack}.yaml"
-    write_pin(stack_path, "adult-income", pinned)
+    if fresh:
+        shutil.copytree(repo / "stacks", stacks)
+        write_pin(stack_path, "adult-income", pinned)
     state = tmp_path / "state"
     registry = FakeRegistry()
     for sha in (V1, V2, V3):
         registry.add(sha)
-    endpoint = FakeEndpoint(serving=pinned)
+    endpoint = FakeEndpoint(serving_at_start=pinned, path=tmp_path / "endpoint-serving")
     runner = FakeRunner(stack_path, endpoint, stack=stack)
     metrics = FakeMetrics(endpoint)
     lineage = FakeLineage()

@@ -1,0 +1,15 @@
+"""Run one promotion in a child process over file-backed fakes, so the parent can SIGKILL-test it.
+
+Usage: python -m tests.unit.promotion.crash_child WORLD_DIR REPO
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.unit.promotion.fakes import V2, make_world
+
+if __name__ == "__main__":
+    world = make_world(Path(sys.argv[1]), Path(sys.argv[2]), stack="dev", fresh=False)
+    world.controller.promote("adult-income", V2, "carol@example.com")
