@@ -51,9 +51,11 @@ def test_every_stage_is_documented() -> None:
     tree = ast.parse(inspect.getsource(stages.Stage))
     body = tree.body[0].body  # type: ignore[attr-defined]
     documented = {
-        node.targets[0].id
+        target.id
         for node, following in itertools.pairwise(body)
         if isinstance(node, ast.Assign) and isinstance(following, ast.Expr)
+        for target in node.targets
+        if isinstance(target, ast.Name)
     }
     assert documented == {stage.name for stage in Stage}
 

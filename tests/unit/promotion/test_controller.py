@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import LockedError, RefusedError, RolledBackError
-from pipelines.promotion.journal import Step, finished, unfinished
+from pipelines.promotion.journal import finished, unfinished
 from pipelines.promotion.lock import PromotionLock
 from tests.unit.promotion.fakes import V1, V2, V3, World, config_name, make_world
 
@@ -185,56 +185,6 @@ def test_declining_the_preview_changes_nothing_but_is_recorded(world: World) -> 
     assert world.stack_path.read_text() == before
     assert world.runner.messages == []
     assert _actions(world) == ["promote:aborted"]
-
-
-@pytest.mark.parametrize(
-    ("crash_after", "expected"),
-    [
-        (Step.BEGUN, "aborted"),
-        (Step.PINNED, "aborted"),
-        (Step.UPDATE_STARTED, "failed"),
-        (Step.UPDATE_FINISHED, "promoted"),
-        (Step.VERIFIED, "promoted"),
-        (Step.RECORDED, "promoted"),
-    ],
-)
-def test_resume_converges_after_a_crash_at_each_step(
-    world: World, monkeypatch: pytest.MonkeyPatch, crash_after: Step, expected: str
-) -> None:
-    from pipelines.promotion import journal as journal_module
-
-    class Crash(BaseException):
-        pass
-
-    real_write = journal_module.Journal.write
-
-    def write_then_crash(self: journal_module.Journal, step: Step, **fields: object) -> None:
-        real_write(self, step, **fields)
-        if step == crash_after:
-            raise Crash
-
-    if crash_after == Step.BEGUN:
-        real_begin = journal_module.Journal.begin.__func__  # type: ignore[attr-defined]
-
-        def begin_then_crash(cls: type, directory: Path, **fields: object) -> journal_module.Journal:
-            real_begin(cls, directory, **fields)
-            raise Crash
-
-        monkeypatch.setattr(journal_module.Journal, "begin", classmethod(begin_then_crash))
-    else:
-        monkeypatch.setattr(journal_module.Journal, "write", write_then_crash)
-    with pytest.raises(Crash):
-        world.controller.promote("adult-income", V2, "carol@example.com")
-    monkeypatch.undo()
-
-    (outcome,) = world.controller.resume("carol@example.com")
-    assert outcome.outcome == expected
-    assert not unfinished(world.controller.journal_dir)
-    assert _pinned(world) == (V2 if expected == "promoted" else V1)
-    assert world.endpoint.serving == _pinned(world)
-    assert world.controller.audit.verify().ok
-    assert len(list(world.controller.audit.entries())) == 1, "exactly one audit entry per promotion"
-    assert world.controller.resume("carol@example.com") == [], "resume is idempotent"
 
 
 def test_approving_a_version_you_registered_is_refused(tmp_path: Path, repo: Path) -> None:
