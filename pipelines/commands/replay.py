@@ -30,7 +30,15 @@ def replay(
             "--labels-after", help="Post each row's true label this many seconds after its request."
         ),
     ] = None,
-    has_header: Annotated[bool, typer.Option("--header", help="The first CSV line is a header.")] = False,
+    has_header: Annotated[
+        bool, typer.Option("--header", help="The first CSV line names the columns.")
+    ] = False,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns", help="Comma-separated column names, label included (default: the service's dataset)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Replay rows against the sandbox router at a bounded rate and summarise what came back.
@@ -45,7 +53,10 @@ def replay(
     if stack != "local":
         raise BadInputError(f"--stack {stack}: replay drives the local sandbox; only `local` is allowed")
     check_rate(rps, duration, labels_after)
-    rows = load_rows(data, has_header=has_header)
+    names = [name.strip() for name in columns.split(",")] if columns else None
+    if names is None and not has_header:
+        names = _dataset_columns(service)
+    rows = load_rows(data, columns=names, has_header=has_header)
     url = SandboxClient.connect().endpoint_url(service)
     if as_json:
         summary = run_replay(url, rows, rps=rps, duration=duration, labels_after=labels_after)
@@ -76,6 +87,15 @@ def replay(
         _print(report)
     if summary.sent and summary.unreachable == summary.sent:
         raise RefusedError(f"endpoint {service} did not answer any of {summary.sent} requests")
+
+
+def _dataset_columns(service: str) -> list[str] | None:
+    """The column names of the service's training data, when modelrail trains that service."""
+    from pipelines.training.trainer import SERVICES
+
+    module = SERVICES.get(service)
+    names = getattr(module, "COLUMNS", None)
+    return list(names) if names is not None else None
 
 
 def _print(report: dict[str, object]) -> None:

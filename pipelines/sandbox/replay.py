@@ -1,6 +1,6 @@
 """Replay held-out rows against a sandbox endpoint at a bounded rate, with an optional delayed-label feed.
 
-Each row is sent as one ``text/csv`` invocation without its label column; the label is kept
+Each row is sent as one invocation without its label column; the label is kept
 and, with ``labels_after``, posted to the endpoint's ``/labels`` that many seconds later,
 joined by the request id the router returned. The rate is open-loop (request ``i`` leaves at
 ``i / rps``) with a cap on requests in flight, so a slow canary shows up as latency rather
@@ -34,14 +34,26 @@ LABEL_BATCH = 200
 
 @dataclass(frozen=True)
 class ReplayRow:
-    """One row to send: its features as a CSV line, and its label for the delayed feed."""
+    """One row to send: the invocation body and its content type, and its label for the delayed feed."""
 
-    features: str
+    body: bytes
+    content_type: str
     label: str | None
 
 
-def load_rows(path: Path, *, label_column: int = -1, has_header: bool = False) -> list[ReplayRow]:
-    """Read a CSV (comma, optional spaces) and split off the label column; ``BadInputError`` names the problem."""
+def load_rows(
+    path: Path,
+    *,
+    columns: Sequence[str] | None = None,
+    label_column: int = -1,
+    has_header: bool = False,
+) -> list[ReplayRow]:
+    """Read a CSV (comma, optional spaces) and split off the label column; ``BadInputError`` names the problem.
+
+    With column names (``columns``, or the header line) each row is sent as a JSON object by
+    name, so the model picks the columns it was trained on and ignores the rest; without them
+    the row goes as a ``text/csv`` line in file order.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -49,8 +61,9 @@ def load_rows(path: Path, *, label_column: int = -1, has_header: bool = False) -
     records = [
         row for row in csv.reader(io.StringIO(text), skipinitialspace=True) if any(c.strip() for c in row)
     ]
-    if has_header:
-        records = records[1:]
+    if has_header and records:
+        header, records = records[0], records[1:]
+        columns = columns or [name.strip() for name in header]
     if not records:
         raise BadInputError(f"--data {path}: no rows to replay")
     width = len(records[0])
@@ -58,15 +71,24 @@ def load_rows(path: Path, *, label_column: int = -1, has_header: bool = False) -
         raise BadInputError(f"--data {path}: rows have {width} column; need features and a label column")
     if not -width <= label_column < width:
         raise BadInputError(f"label column {label_column} does not exist; rows have {width} columns")
+    if columns is not None and len(columns) != width:
+        raise BadInputError(
+            f"--columns: {len(columns)} names ({', '.join(columns)}) for rows of {width} values in {path}"
+        )
     index = label_column % width
     rows = []
     for record in records:
         if len(record) != width:
             continue  # ragged lines (a truncated last line) are not replayable rows
-        features = record[:index] + record[index + 1 :]
+        label = record[index].strip()
+        if columns is not None:
+            named = {name: value for position, (name, value) in enumerate(zip(columns, record, strict=True))
+                     if position != index}  # fmt: skip
+            rows.append(ReplayRow(json.dumps(named).encode(), "application/json", label))
+            continue
         out = io.StringIO()
-        csv.writer(out, lineterminator="").writerow(features)
-        rows.append(ReplayRow(out.getvalue(), record[index].strip()))
+        csv.writer(out, lineterminator="").writerow(record[:index] + record[index + 1 :])
+        rows.append(ReplayRow(out.getvalue().encode(), "text/csv", label))
     return rows
 
 
@@ -152,7 +174,7 @@ def replay(
     def send(row: ReplayRow) -> None:
         try:
             request = urllib.request.Request(
-                f"{url}/invocations", data=row.features.encode(), headers={"Content-Type": "text/csv"}
+                f"{url}/invocations", data=row.body, headers={"Content-Type": row.content_type}
             )
             started = time.perf_counter()
             status, headers = _post(request)
