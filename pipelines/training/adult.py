@@ -50,8 +50,9 @@ CATEGORICAL_FEATURES = (
     "sex",
     "native-country",
 )
-FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-"""What the model reads. ``fnlwgt`` is a census sampling weight, not a property of the person."""
+FEATURES = tuple(column for column in COLUMNS if column in NUMERIC_FEATURES + CATEGORICAL_FEATURES)
+"""What the model reads, in file order (the order of positional CSV rows). ``fnlwgt`` is a census
+sampling weight, not a property of the person."""
 
 LABEL = "income"
 CLASSES = ("<=50K", ">50K")
