@@ -78,19 +78,17 @@ def _print_status(report: dict[str, Any]) -> None:
         console.print(f"no sandbox running (state in {report['state_dir']})", markup=False)
         return
     console.print(f"sandbox pid {report['pid']} at {report['url']}", markup=False)
-    table = Table("service", "status", "config", "phase", "weights", "fleets (pid:port, restarts)", "reason")
+    table = Table("service", "status", "phase", "serving", "weights", "restarts", "reason")
     for service, endpoint in sorted(report["endpoints"].items()):
-        weights = ", ".join(f"{v[:12]} {w:.0%}" for v, w in endpoint["weights"].items())
-        fleets = ", ".join(
-            f"{f['version'][:8]} {f['pid']}:{f['port']} ↻{f['restarts']}" for f in endpoint["fleets"]
-        )
+        weights = ", ".join(f"{v[:8]} {w:.0%}" for v, w in endpoint["weights"].items())
+        restarts = sum(fleet["restarts"] for fleet in endpoint["fleets"])
         table.add_row(
             service,
             endpoint["status"],
-            endpoint["config_name"] or "-",
             endpoint["phase"],
+            (endpoint["serving_version"] or "-")[:12],
             weights or "-",
-            fleets or "-",
+            str(restarts),
             endpoint["failure_reason"] or "",
         )
     console.print(table)

@@ -224,6 +224,7 @@ class SandboxClient:
     def shutdown(self, timeout: float = 15.0) -> StopReport:
         """``stop`` with a report of what was stopped (for ``modelrail sandbox stop``)."""
         state = read_state(self.directory) or self.state
+        running = [record for record in (state.daemon, *state.children) if record.alive()]
         with contextlib.suppress(ModelrailError):  # unreachable or already stopping: signals below
             self._request("POST", "/control/stop", {}, timeout=2.0)
         deadline = time.monotonic() + timeout
@@ -231,14 +232,15 @@ class SandboxClient:
             if self._process is not None and self._process.poll() is not None:
                 break
             time.sleep(0.05)
-        stopped = [state.daemon.pid] if state.daemon.kill() else []
-        stopped += [child.pid for child in state.children if child.kill()]
+        for record in running:
+            record.kill()  # whatever the daemon did not stop itself
         if self._process is not None:
             try:
                 self._process.wait(5)
             except subprocess.TimeoutExpired:
                 self._process.kill()
         clear_state(self.directory)
+        stopped = [record.pid for record in running]
         return StopReport(was_running=True, stale=False, stopped_pids=tuple(stopped))
 
     # ---- HTTP ----

@@ -214,6 +214,8 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
         assert state is not None and len(state.children) == 1
         records = [state.daemon, *state.children]
         assert all(record.alive() for record in records)
+        report = stop_sandbox(tmp_path / "state")
+        assert report.was_running and set(report.stopped_pids) == {record.pid for record in records}
     assert not any(record.alive() for record in records)
     assert read_state(sandbox_dir(tmp_path / "state")) is None
 
