@@ -37,10 +37,17 @@ def locked_versions(roots: tuple[str, ...] = SERVING_ROOTS) -> dict[str, str]:
 
 def requirements_lock(versions: dict[str, str]) -> bytes:
     """The lock file's bytes: one ``name==version`` per line, sorted."""
-    header = "# The serving environment of this model package (pip install -r requirements.lock).\n"
+    header = "# The serving environment: pip install -r requirements.lock\n"
     return (header + "".join(f"{name}=={version}\n" for name, version in sorted(versions.items()))).encode()
 
 
 def python_environment() -> dict[str, str]:
     """The interpreter the model was packaged with."""
     return {"implementation": platform.python_implementation(), "version": platform.python_version()}
+
+
+if __name__ == "__main__":
+    # ``python -m pipelines.packaging.environment > docker/requirements.lock`` refreshes the image's lock.
+    import sys
+
+    sys.stdout.write(requirements_lock(locked_versions()).decode())

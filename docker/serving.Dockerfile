@@ -1,0 +1,25 @@
+# The serving image: the SageMaker inference container contract on port 8080.
+#
+#   docker build -f docker/serving.Dockerfile -t modelrail-serving:latest .
+#   docker run -p 8080:8080 -v "$PWD/model:/opt/ml/model:ro" modelrail-serving:latest serve
+#
+# requirements.lock pins the serving environment the packages record (refresh it with
+# `python -m pipelines.packaging.environment > docker/requirements.lock`). The container
+# verifies every file of /opt/ml/model against manifest.json before it loads the model.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/opt/modelrail
+
+COPY docker/requirements.lock /opt/modelrail/requirements.lock
+RUN pip install --no-cache-dir --no-deps -r /opt/modelrail/requirements.lock
+
+COPY pipelines/__init__.py pipelines/errors.py /opt/modelrail/pipelines/
+COPY pipelines/serving/*.py /opt/modelrail/pipelines/serving/
+COPY docker/serve /usr/local/bin/serve
+
+RUN useradd --system --no-create-home modelrail
+USER modelrail
+EXPOSE 8080
+CMD ["serve"]
