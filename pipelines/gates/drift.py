@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import BadInputError
 from pipelines.gates.checks import Check
-from pipelines.gates.frames import Kind, Table, as_table, column_kind, workers
+from pipelines.gates.columns import ColumnValues, prepare
+from pipelines.gates.frames import Kind, Table, as_table, workers
 from pipelines.gates.policy import ColumnDrift, DriftPolicy
 from pipelines.gates.report import GateReport
 
@@ -34,7 +35,24 @@ def detect_drift(
     from concurrent.futures import ThreadPoolExecutor
 
     reference, current = as_table(reference), as_table(current)
-    checks: list[Check] = []
+    names, absent = drift_columns(reference, current, policy, columns)
+
+    def compare(name: str) -> list[Check]:
+        return column_drift(prepare(reference.column(name)), prepare(current.column(name)), policy)
+
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
+        per_column = list(pool.map(compare, names))
+    return drift_report(names, per_column, absent, policy, subject)
+
+
+def drift_columns(
+    reference: Table, current: Table, policy: DriftPolicy, columns: Sequence[str] | None
+) -> tuple[list[str], list[Check]]:
+    """The columns to compare, and a failing check for each expected column the current data lacks.
+
+    Columns named explicitly must exist on both sides (``BadInputError`` otherwise); by default
+    every reference column the policy does not ignore is compared.
+    """
     if columns:
         absent = [
             f"{name!r} ({'reference' if name not in reference.columns else 'current'})"
@@ -46,57 +64,45 @@ def detect_drift(
                 f"--columns names columns the data lacks: {', '.join(absent)}; "
                 f"reference columns: {', '.join(reference.columns)}"
             )
-        names = list(dict.fromkeys(columns))
-    else:
-        names = [name for name in reference.columns if not policy.columns.get(name, ColumnDrift()).ignore]
-        checks += [
-            Check(
-                "drift.columns",
-                name,
-                None,
-                None,
-                None,
-                None,
-                False,
-                "column is missing from the current data",
-            )
-            for name in names
-            if name not in current.columns
-        ]
-        names = [name for name in names if name in current.columns]
-
-    with ThreadPoolExecutor(max_workers=workers()) as pool:
-        per_column = list(
-            pool.map(lambda name: _column(reference.column(name), current.column(name), policy), names)
-        )
-    drifted = [
-        name
-        for name, column_checks in zip(names, per_column, strict=True)
-        if any(c.failed for c in column_checks)
+        return list(dict.fromkeys(columns)), []
+    names = [name for name in reference.columns if not policy.columns.get(name, ColumnDrift()).ignore]
+    missing = [
+        Check("drift.columns", name, None, None, None, None, False, "column is missing from the current data")
+        for name in names
+        if name not in current.columns
     ]
-    for column_checks in per_column:
-        checks.extend(column_checks)
+    return [name for name in names if name in current.columns], missing
+
+
+def drift_report(
+    names: list[str],
+    per_column: list[list[Check]],
+    absent: list[Check],
+    policy: DriftPolicy,
+    subject: dict[str, Any] | None,
+) -> GateReport:
+    """The drift report: every column's checks plus the share of drifted columns."""
+    drifted = [name for name, checks in zip(names, per_column, strict=True) if any(c.failed for c in checks)]
     share = len(drifted) / len(names) if names else 0.0
-    checks.append(
-        Check(
-            "drift.share",
-            None,
-            "share",
-            share,
-            None,
-            policy.max_drifted_share,
-            share <= policy.max_drifted_share,
-            f"{len(drifted)} of {len(names)} columns drifted"
-            + (f": {', '.join(drifted)}" if drifted else ""),
-        )
+    share_check = Check(
+        "drift.share",
+        None,
+        "share",
+        share,
+        None,
+        policy.max_drifted_share,
+        share <= policy.max_drifted_share,
+        f"{len(drifted)} of {len(names)} columns drifted" + (f": {', '.join(drifted)}" if drifted else ""),
     )
+    checks = [*absent, *(check for checks in per_column for check in checks), share_check]
     return GateReport(gate="drift", checks=tuple(checks), subject=subject or {})
 
 
-def _column(reference: pl.Series, current: pl.Series, policy: DriftPolicy) -> list[Check]:
-    name = str(reference.name)
-    kind = column_kind(reference.dtype)
-    if column_kind(current.dtype) is not kind:
+def column_drift(reference: ColumnValues, current: ColumnValues, policy: DriftPolicy) -> list[Check]:
+    """The drift checks of one prepared column, reference against current."""
+    name = reference.name
+    kind = reference.kind
+    if current.kind is not kind:
         return [
             Check(
                 "drift.dtype",
@@ -131,15 +137,11 @@ def _empty_side(name: str, n_reference: int, n_current: int) -> list[Check] | No
 
 
 def _numeric(
-    name: str, reference: pl.Series, current: pl.Series, policy: DriftPolicy, override: ColumnDrift
+    name: str, reference: ColumnValues, current: ColumnValues, policy: DriftPolicy, override: ColumnDrift
 ) -> list[Check]:
-    import numpy as np
-
-    from pipelines.gates.profile import finite_numpy
     from pipelines.gates.statistics import numeric_shift
 
-    ref = np.sort(finite_numpy(reference))
-    cur = np.sort(finite_numpy(current))
+    ref, cur = reference.sorted, current.sorted
     empty = _empty_side(name, ref.size, cur.size)
     if empty is not None:
         return empty
@@ -175,11 +177,11 @@ def _numeric(
 
 
 def _categorical(
-    name: str, reference: pl.Series, current: pl.Series, policy: DriftPolicy, override: ColumnDrift
+    name: str, reference: ColumnValues, current: ColumnValues, policy: DriftPolicy, override: ColumnDrift
 ) -> list[Check]:
     from pipelines.gates.statistics import categorical_shift
 
-    ref_counts, cur_counts, pooled = aligned_counts(reference, current, policy.max_categories)
+    ref_counts, cur_counts, pooled = aligned_counts(reference.counts, current.counts, policy.max_categories)
     empty = _empty_side(name, int(ref_counts.sum()), int(cur_counts.sum()))
     if empty is not None:
         return empty
@@ -217,7 +219,9 @@ def _categorical(
     ]
 
 
-def aligned_counts(reference: pl.Series, current: pl.Series, max_categories: int) -> tuple[Any, Any, int]:
+def aligned_counts(
+    reference: pl.DataFrame, current: pl.DataFrame, max_categories: int
+) -> tuple[Any, Any, int]:
     """Per-category counts of both samples on one axis, and how many categories were pooled.
 
     The ``max_categories`` most frequent categories (by reference count, then current count) are
@@ -227,10 +231,8 @@ def aligned_counts(reference: pl.Series, current: pl.Series, max_categories: int
     import numpy as np
     import polars as pl
 
-    from pipelines.gates.profile import category_counts
-
-    ref = category_counts(reference).rename({"count": "ref"})
-    cur = category_counts(current).rename({"count": "cur"})
+    ref = reference.rename({"count": "ref"})
+    cur = current.rename({"count": "cur"})
     joined = (
         ref.join(cur, on="value", how="full", coalesce=True)
         .fill_null(0)

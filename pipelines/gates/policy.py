@@ -166,7 +166,7 @@ class LatencyPolicy(_Model):
     rows_per_request: Annotated[int, Field(ge=1, le=10_000)] = 1
     warmup_requests: Annotated[int, Field(ge=0)] = 20
     p50_ms: Annotated[float, Field(gt=0)] | None = None
-    """Median budget in ms; ``null`` means a fifth of the p99 budget."""
+    """Median budget in ms; ``null`` reports the median without a verdict."""
     p99_ms: Annotated[float, Field(gt=0)] | None = None
     """99th-percentile budget in ms; ``null`` takes the service's ``guardrails.p99LatencyMs``."""
     min_throughput_rps: Annotated[float, Field(gt=0)] | None = None

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from infra.config import ConfigIssue
 from pipelines.errors import BadInputError
-from pipelines.gates.frames import Kind, RowHasher, Table, as_table, column_kind, numeric_values, workers
+from pipelines.gates.columns import ColumnValues, prepare
+from pipelines.gates.frames import Kind, RowHasher, Table, as_table, workers
 from pipelines.gates.statistics import PSI_BINS
 
 if TYPE_CHECKING:
@@ -80,42 +81,41 @@ def infer_profile(
     table = as_table(reference)
     rows = RowHasher(table.height)
 
-    def profile_column(position: int, name: str) -> ColumnProfile:
+    def profile(position: int, name: str) -> ColumnProfile:
         series = table.column(name)
         rows.add(series, position)
-        return _column(series, max_categories, bins)
+        return profile_column(prepare(series), max_categories, bins)
 
     with ThreadPoolExecutor(max_workers=workers()) as pool:
-        columns = tuple(pool.map(profile_column, range(len(table.columns)), table.columns))
+        columns = tuple(pool.map(profile, range(len(table.columns)), table.columns))
     return Profile(rows=table.height, duplicate_share=rows.duplicate_share(), columns=columns)
 
 
-def _column(series: pl.Series, max_categories: int, bins: int) -> ColumnProfile:
+def profile_column(column: ColumnValues, max_categories: int, bins: int = PSI_BINS) -> ColumnProfile:
+    """Schema and fingerprint of one prepared reference column."""
     import numpy as np
 
-    kind = column_kind(series.dtype)
-    missing = missing_mask_count(series)
+    from pipelines.gates.statistics import quantile_edges, sorted_bin_shares
+
     common: dict[str, Any] = {
-        "name": series.name,
-        "kind": kind,
-        "dtype": str(series.dtype),
-        "missing_share": missing / series.len(),
+        "name": column.name,
+        "kind": column.kind,
+        "dtype": column.dtype,
+        "missing_share": column.missing / max(column.rows, 1),
     }
-    if kind is Kind.NUMERIC:
-        values = finite_numpy(series)
+    if column.kind is Kind.NUMERIC:
+        values = column.sorted
         if values.size == 0:
             return ColumnProfile(**common)
-        edges = np.unique(np.quantile(values, np.arange(1, bins) / bins))
-        index = np.searchsorted(edges, values, side="left")
-        shares = np.bincount(index, minlength=edges.size + 1) / values.size
+        edges = quantile_edges(values, bins)
         return ColumnProfile(
             **common,
-            minimum=float(values.min()),
-            maximum=float(values.max()),
+            minimum=float(values[0]),
+            maximum=float(values[-1]),
             edges=tuple(float(edge) for edge in edges),
-            shares=tuple(float(share) for share in shares),
+            shares=tuple(float(share) for share in sorted_bin_shares(values, np.asarray(edges))),
         )
-    counts = category_counts(series)
+    counts = column.counts
     total = max(int(counts["count"].sum()), 1)
     top = counts.head(max_categories)
     other = total - int(top["count"].sum())
@@ -126,32 +126,6 @@ def _column(series: pl.Series, max_categories: int, bins: int) -> ColumnProfile:
         closed_domain=counts.height <= max_categories,
         distinct=counts.height,
     )
-
-
-def missing_mask_count(series: pl.Series) -> int:
-    """Nulls, plus NaNs in float columns: both mean 'no value' to the gates."""
-    missing = series.null_count()
-    if series.dtype.is_float():
-        missing += int(series.is_nan().sum())
-    return missing
-
-
-def finite_numpy(series: pl.Series) -> Any:
-    """A numeric column's finite values as a float64 numpy array (no copy when there is nothing to drop)."""
-    import numpy as np
-
-    values = numeric_values(series).drop_nulls().to_numpy()
-    finite = np.isfinite(values)
-    return values if finite.all() else values[finite]
-
-
-def category_counts(series: pl.Series) -> pl.DataFrame:
-    """``value`` (as text) and ``count`` of a column's non-missing values, most frequent first."""
-    import polars as pl
-
-    counts = series.drop_nulls().cast(pl.String).value_counts(name="count")
-    counts.columns = ["value", "count"]
-    return counts.sort(["count", "value"], descending=[True, False])
 
 
 def save_profile(profile: Profile, path: Path) -> None:

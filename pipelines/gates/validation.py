@@ -11,18 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import BadInputError
 from pipelines.gates.checks import Check, at_most
-from pipelines.gates.frames import Kind, RowHasher, Table, as_table, column_kind, workers
+from pipelines.gates.columns import ColumnValues, prepare
+from pipelines.gates.frames import Kind, RowHasher, Table, as_table, workers
 from pipelines.gates.policy import DataPolicy
-from pipelines.gates.profile import (
-    OTHER,
-    ColumnProfile,
-    Profile,
-    category_counts,
-    finite_numpy,
-    missing_mask_count,
-)
+from pipelines.gates.profile import OTHER, ColumnProfile, Profile
 from pipelines.gates.report import GateReport
-from pipelines.gates.statistics import psi, unsorted_bin_shares
+from pipelines.gates.statistics import psi, sorted_bin_shares
 
 if TYPE_CHECKING:
     import polars as pl
@@ -44,19 +38,34 @@ def validate_data(
         raise BadInputError(
             f"label column {label!r} is not in the current data (columns: {', '.join(table.columns)})"
         )
-    checks: list[Check] = list(_column_set(profile, table.columns))
     rows = RowHasher(table.height)
 
     def check_column(position: int, name: str) -> list[Check]:
         series = table.column(name)
         rows.add(series, position)
         expected = profile.column(name)
-        return [] if expected is None else _column_checks(expected, series, policy)
+        return [] if expected is None else column_checks(expected, prepare(series), policy)
 
     with ThreadPoolExecutor(max_workers=workers()) as pool:
-        for column_checks in pool.map(check_column, range(len(table.columns)), table.columns):
-            checks.extend(column_checks)
-    duplicates = rows.duplicate_share()
+        per_column = list(pool.map(check_column, range(len(table.columns)), table.columns))
+    return data_report(
+        profile, table, per_column, rows.duplicate_share(), policy, label=label, subject=subject
+    )
+
+
+def data_report(
+    profile: Profile,
+    current: Table,
+    per_column: list[list[Check]],
+    duplicates: float,
+    policy: DataPolicy,
+    *,
+    label: str | None,
+    subject: dict[str, Any] | None,
+) -> GateReport:
+    """The data report: column-set checks, every column's checks, duplicates and leakage."""
+    checks: list[Check] = list(_column_set(profile, current.columns))
+    checks += [check for column in per_column for check in column]
     checks.append(
         at_most(
             "data.duplicates",
@@ -70,7 +79,7 @@ def validate_data(
     if label is not None:
         from pipelines.gates.leakage import leakage_checks
 
-        checks.extend(leakage_checks(table.frame(), label, policy))
+        checks.extend(leakage_checks(current.frame(), label, policy))
     return GateReport(gate="data", checks=tuple(checks), subject=subject or {})
 
 
@@ -89,9 +98,10 @@ def _column_set(profile: Profile, columns: list[str]) -> list[Check]:
     return checks
 
 
-def _column_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolicy) -> list[Check]:
+def column_checks(expected: ColumnProfile, column: ColumnValues, policy: DataPolicy) -> list[Check]:
+    """The data checks of one prepared current column against its schema entry."""
     name = expected.name
-    kind = column_kind(series.dtype)
+    kind = column.kind
     if kind is not expected.kind:
         return [
             Check(
@@ -102,12 +112,12 @@ def _column_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolic
                 None,
                 None,
                 False,
-                f"dtype {series.dtype} is {kind.value}, the schema has {expected.dtype} ({expected.kind.value}); "
+                f"dtype {column.dtype} is {kind.value}, the schema has {expected.dtype} ({expected.kind.value}); "
                 "mixed or mistyped values?",
             )
         ]
-    checks = [Check("data.dtype", name, "schema", None, None, None, True, f"{series.dtype} ({kind.value})")]
-    missing = missing_mask_count(series) / series.len()
+    checks = [Check("data.dtype", name, "schema", None, None, None, True, f"{column.dtype} ({kind.value})")]
+    missing = column.missing / max(column.rows, 1)
     allowed = min(expected.missing_share + policy.max_missing_increase, 1.0)
     checks.append(
         at_most(
@@ -123,24 +133,25 @@ def _column_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolic
     if missing >= 1.0:
         return checks
     if kind is Kind.NUMERIC:
-        checks.extend(_numeric_checks(expected, series, policy))
+        checks.extend(_numeric_checks(expected, column.sorted, policy))
     else:
-        checks.extend(_categorical_checks(expected, series, policy))
+        checks.extend(_categorical_checks(expected, column.counts, policy))
     return checks
 
 
-def _numeric_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolicy) -> list[Check]:
+def _numeric_checks(expected: ColumnProfile, values: Any, policy: DataPolicy) -> list[Check]:
     import numpy as np
 
     name = expected.name
-    values = finite_numpy(series)
     if values.size == 0:
         return []
-    low, high = float(values.min()), float(values.max())
+    low, high = float(values[0]), float(values[-1])
     checks = [_constant(name, low == high, expected.minimum == expected.maximum, f"every value is {low:g}")]
     if expected.minimum is None or expected.maximum is None:
         return checks
-    outside = float(np.count_nonzero((values < expected.minimum) | (values > expected.maximum))) / values.size
+    below = int(np.searchsorted(values, expected.minimum, side="left"))
+    above = values.size - int(np.searchsorted(values, expected.maximum, side="right"))
+    outside = (below + above) / values.size
     checks.append(
         at_most(
             "data.range",
@@ -153,7 +164,7 @@ def _numeric_checks(expected: ColumnProfile, series: pl.Series, policy: DataPoli
         )
     )
     edges = np.asarray(expected.edges, dtype=np.float64)
-    skew = psi(np.asarray(expected.shares), unsorted_bin_shares(values, edges))
+    skew = psi(np.asarray(expected.shares), sorted_bin_shares(values, edges))
     checks.append(
         at_most(
             "data.skew",
@@ -167,11 +178,10 @@ def _numeric_checks(expected: ColumnProfile, series: pl.Series, policy: DataPoli
     return checks
 
 
-def _categorical_checks(expected: ColumnProfile, series: pl.Series, policy: DataPolicy) -> list[Check]:
+def _categorical_checks(expected: ColumnProfile, counts: pl.DataFrame, policy: DataPolicy) -> list[Check]:
     import numpy as np
 
     name = expected.name
-    counts = category_counts(series)
     checks = [
         _constant(
             name,

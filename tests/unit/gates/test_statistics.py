@@ -16,6 +16,7 @@ from pipelines.gates.leakage import grouped_roc_auc
 from pipelines.gates.statistics import (
     PSI_EPSILON,
     categorical_shift,
+    kstwo_sf,
     numeric_shift,
     psi,
     quantile_edges,
@@ -127,3 +128,12 @@ def test_grouped_roc_auc_equals_sklearn(scores: np.ndarray, seed: int) -> None:
     groups = frame.group_by("x").agg(pl.col("y").sum().alias("pos"), pl.len().alias("n"))
     auc = grouped_roc_auc(groups.select(pl.col("x").alias("score"), "pos", "n"))
     assert abs(auc - roc_auc_score(labels, scores)) <= 1e-9
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(141, 20_000), st.floats(2.2, 300.0))
+def test_the_vectorised_smirnov_tail_equals_scipys_kstwo(n: int, spread: float) -> None:
+    statistic = (spread / n) ** 0.5
+    if not (statistic < 0.5 and 1.0 < n * statistic < n - 1):
+        return
+    assert abs(kstwo_sf(statistic, n) - stats.kstwo.sf(statistic, n)) <= 1e-12
