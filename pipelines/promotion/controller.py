@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,11 @@ class Controller:
     metrics: MetricsSource | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     analysis_interval_seconds: float | None = None
+    """Length of one canary-analysis interval; by default a quarter of the bake (1 to 60 s)."""
+    min_requests: int = 100
+    """Canary requests an interval needs to count (lower for the sandbox's modest traffic)."""
+    min_labels: int = 100
+    """Labels each side needs before live accuracy is judged."""
     progress: Progress = _quiet
 
     @property
@@ -219,39 +224,60 @@ class Controller:
             journal.write(Step.PINNED, previous_text=previous_text)
             self.progress("pinned", {"path": str(self.stack_path)})
             try:
-                outcome.preview = self.runner.preview()
-            except ModelrailError:
-                stackfile.restore(self.stack_path, previous_text)
-                self._finish(journal, outcome, "failed", "preview failed", actor)
+                return self._apply(journal, outcome, info, previous_text, actor, message, confirm)
+            except (RolledBackError, KeyboardInterrupt):
                 raise
-            self.progress("previewed", {"preview": outcome.preview.to_json()})
-            if confirm is not None and not confirm(outcome.preview):
-                stackfile.restore(self.stack_path, previous_text)
-                return self._finish(journal, outcome, "aborted", "declined at the preview", actor)
-            journal.write(Step.UPDATE_STARTED)
-            self.progress("update_started", {"message": message})
-            outputs, breach, update_error = self._update_and_bake(service, message, outcome)
-            journal.write(Step.UPDATE_FINISHED, outputs=outputs, error=update_error)
-            state = self._settle(service)
-            outcome.endpoint = state
-            expected = self.endpoints.expected_config(service, info.sha, outputs)
-            failure = breach or update_error or self._verify_failure(state, expected)
-            if failure:
-                self.progress("reverting", {"reason": failure})
+            except Exception as error:
+                # Anything unexpected after the pin: put the file back so the stack never points at a
+                # version that is not running; the journal and the audit log say what happened.
                 stackfile.restore(self.stack_path, previous_text)
                 self._refresh_quietly()
-                result = "rolled_back" if breach else "failed"
-                self._finish(journal, outcome, result, failure, actor)
-                raise RolledBackError(
-                    f"{kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {failure}",
-                    details=[
-                        f"the stack file pins {previous[:12]} again; the endpoint runs {state.config_name}"
-                    ],
+                reason = (
+                    error.message if isinstance(error, ModelrailError) else f"{type(error).__name__}: {error}"
                 )
-            journal.write(Step.VERIFIED, endpoint=state.to_json())
-            self.progress("verified", {"endpoint": state.to_json()})
-            self._record_success(journal, outcome, info, actor)
-            return outcome
+                self._finish(journal, outcome, "failed", reason, actor)
+                raise
+
+    def _apply(
+        self,
+        journal: Journal,
+        outcome: Outcome,
+        info: VersionInfo,
+        previous_text: str,
+        actor: str,
+        message: str,
+        confirm: Callable[[Preview], bool] | None,
+    ) -> Outcome:
+        """Preview, confirm, update while baking, verify; revert and raise when the rollout does not hold."""
+        service = outcome.service
+        outcome.preview = self.runner.preview()
+        self.progress("previewed", {"preview": outcome.preview.to_json()})
+        if confirm is not None and not confirm(outcome.preview):
+            stackfile.restore(self.stack_path, previous_text)
+            return self._finish(journal, outcome, "aborted", "declined at the preview", actor)
+        journal.write(Step.UPDATE_STARTED)
+        self.progress("update_started", {"message": message})
+        outputs, breach, update_error = self._update_and_bake(service, message, outcome)
+        journal.write(Step.UPDATE_FINISHED, outputs=outputs, error=update_error)
+        state = self._settle(service)
+        outcome.endpoint = state
+        expected = self.endpoints.expected_config(service, info.sha, outputs)
+        failure = breach or update_error or self._verify_failure(state, expected)
+        if failure:
+            self.progress("reverting", {"reason": failure})
+            stackfile.restore(self.stack_path, previous_text)
+            self._refresh_quietly()
+            self._finish(journal, outcome, "rolled_back" if breach else "failed", failure, actor)
+            raise RolledBackError(
+                f"{outcome.kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {failure}",
+                details=[
+                    f"the stack file pins {outcome.previous[:12]} again; the endpoint runs {state.config_name}"
+                ],
+            )
+        journal.write(Step.VERIFIED, endpoint=state.to_json())
+        self.progress("verified", {"endpoint": state.to_json()})
+        self._record_success(journal, outcome, info, actor)
+        return outcome
 
     def _update_and_bake(
         self, service: str, message: str, outcome: Outcome
@@ -278,7 +304,12 @@ class Controller:
 
         bake = float(config.deployment.bake_seconds)
         interval = self.analysis_interval_seconds or max(1.0, min(60.0, bake / 4))
-        analysis = CanaryAnalysis(AnalysisPolicy.for_bake(bake, interval), config.guardrails)
+        policy = replace(
+            AnalysisPolicy.for_bake(bake, interval),
+            min_requests=self.min_requests,
+            min_labels=self.min_labels,
+        )
+        analysis = CanaryAnalysis(policy, config.guardrails)
         start = time.time()
         done = threading.Event()
         update.add_done_callback(lambda _: done.set())

@@ -24,6 +24,10 @@ from pipelines.promotion.records import changelog, status
 if TYPE_CHECKING:
     from pipelines.registry.sagemaker import SageMakerRegistry
 
+LOCAL_MIN_REQUESTS = 30
+LOCAL_MIN_LABELS = 30
+"""The sandbox sees tens of requests a second, not thousands: intervals count from 30 requests."""
+
 ORGANIZATION_ENV = "PULUMI_ORG"
 """The Pulumi organization of the real stacks (``org/stack``); unset for a self-managed backend."""
 
@@ -191,7 +195,12 @@ def build_controller(stack: str, *, progress: Progress | None = None) -> Control
         sandbox = SandboxClient.start(state)
         runner = LocalStackRunner(stack, root, state, sandbox, model_dir_for=_model_dirs(registry, state))
         return Controller(
-            runner=runner, endpoints=SandboxEndpoints(sandbox), metrics=LocalMetricsSource(sandbox), **common
+            runner=runner,
+            endpoints=SandboxEndpoints(sandbox),
+            metrics=LocalMetricsSource(sandbox),
+            min_requests=LOCAL_MIN_REQUESTS,
+            min_labels=LOCAL_MIN_LABELS,
+            **common,
         )
     import boto3
 

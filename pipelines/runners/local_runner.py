@@ -74,14 +74,21 @@ class LocalStackRunner:
         for name, service in sorted(config.services.items()):
             if service.runtime != "sagemaker":
                 continue
-            current = self.sandbox.describe_endpoint(name)
-            if current.serving_version == service.model_version:
+            if self._serving_version(name) == service.model_version:
                 continue
             model_dir = self.model_dir_for(name, service.model_version)
             self.sandbox.deploy(name, service.model_version, model_dir, service.deployment)
             self.sandbox.wait(name, timeout=float(service.deployment.max_execution_seconds))
         self.applied_path.write_text(dumps({**desired, "message": message}), encoding="utf-8")
         return self.outputs()
+
+    def _serving_version(self, service: str) -> str | None:
+        from pipelines.sandbox import EndpointNotFoundError
+
+        try:
+            return self.sandbox.describe_endpoint(service).serving_version
+        except EndpointNotFoundError:
+            return None  # never deployed: the first rollout creates the endpoint
 
     def refresh(self) -> None:
         """The sandbox is the state; nothing to reconcile beyond reading it (``outputs``)."""
@@ -90,8 +97,13 @@ class LocalStackRunner:
     def outputs(self) -> dict[str, Any]:
         config = load_stack_file(self.project_dir / "stacks" / f"Pulumi.{self.stack}.yaml")
         services: dict[str, Any] = {}
+        from pipelines.sandbox import EndpointNotFoundError
+
         for name in sorted(config.services):
-            described = self.sandbox.describe_endpoint(name)
+            try:
+                described = self.sandbox.describe_endpoint(name)
+            except EndpointNotFoundError:
+                continue
             services[name] = {
                 "endpointName": endpoint_name(config.platform.environment, name),
                 "endpointConfigName": described.config_name,
@@ -107,7 +119,12 @@ class SandboxEndpoints:
         self.sandbox = sandbox
 
     def describe(self, service: str) -> EndpointState:
-        described = self.sandbox.describe_endpoint(service)
+        from pipelines.sandbox import EndpointNotFoundError
+
+        try:
+            described = self.sandbox.describe_endpoint(service)
+        except EndpointNotFoundError as error:
+            return EndpointState("NotFound", "", error.message)
         return EndpointState(described.status, described.config_name or "", described.failure_reason or "")
 
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:

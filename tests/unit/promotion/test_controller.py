@@ -237,3 +237,19 @@ def test_a_passing_candidate_gate_makes_an_experimental_version_a_candidate(worl
     assert refused.stage == "experimental"
     assert _actions(world) == ["gates:passed", "gates:refused"]
     assert list(world.controller.audit.entries())[1]["reason"] == "drift: age"
+
+
+def test_an_unexpected_error_after_the_pin_reverts_the_stack_file(world: World) -> None:
+    before = world.stack_path.read_text()
+
+    def broken_preview() -> None:
+        raise ConnectionError("backend unreachable")
+
+    world.runner.preview = broken_preview  # type: ignore[method-assign,assignment]
+    with pytest.raises(ConnectionError):
+        world.controller.promote("adult-income", V2, "carol@example.com")
+    assert world.stack_path.read_text() == before
+    (entry,) = world.controller.audit.entries()
+    assert entry["action"] == "promote:failed"
+    assert entry["reason"] == "ConnectionError: backend unreachable"
+    assert not unfinished(world.controller.journal_dir)
