@@ -138,6 +138,125 @@ def schema(
     console.print(f"wrote {out} ({len(profile.columns)} columns, {profile.rows:,} rows)")
 
 
+ServiceOption = Annotated[str, typer.Option("--service", help="The model service, e.g. adult-income.")]
+CandidateOption = Annotated[
+    str,
+    typer.Option("--candidate", help="Candidate version: package sha or a unique prefix (8+ hex digits)."),
+]
+StackOption = Annotated[
+    str,
+    typer.Option("--stack", "-s", help="Stack whose registry holds the versions (and whose budget applies)."),
+]
+
+
+@app.command()
+def model(
+    service: ServiceOption,
+    candidate: CandidateOption,
+    data: Annotated[
+        Path, typer.Option("--data", help="Labelled evaluation rows (CSV, Parquet or the raw file).")
+    ],
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline", help="Version to beat (default: the one pinned in stacks/Pulumi.prod.yaml)."
+        ),
+    ] = None,
+    stack: StackOption = "local",
+    policy: PolicyOption = None,
+    stage: StageOption = "candidate",
+    as_json: JsonOption = False,
+    show_all: AllOption = False,
+) -> None:
+    """Candidate versus the production baseline: metrics, regressions, fairness by slice."""
+    import tempfile
+    from dataclasses import replace
+
+    from pipelines.gates.stage import RegisteredVersions
+    from pipelines.gates.versions import model_gate, read_evaluation_data
+
+    gate_policy = _policy(policy, stage)
+    with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
+        versions = RegisteredVersions(stack, service, Path(scratch))
+        sha = versions.resolve(candidate)
+        baseline_sha, note = versions.baseline(baseline, sha)
+        report = model_gate(
+            service,
+            versions.load(sha),
+            None if baseline_sha is None else versions.load(baseline_sha),
+            read_evaluation_data(service, data),
+            gate_policy.model,
+        )
+    if note is not None:
+        report = replace(report, notes=(*report.notes, note))
+    _finish(
+        _with_policy(
+            replace(report, subject={**report.subject, "data": str(data), "stack": stack}), gate_policy
+        ),
+        as_json,
+        show_all,
+    )
+
+
+@app.command()
+def repro(
+    service: ServiceOption,
+    candidate: CandidateOption,
+    stack: StackOption = "local",
+    policy: PolicyOption = None,
+    stage: StageOption = "candidate",
+    as_json: JsonOption = False,
+    show_all: AllOption = False,
+) -> None:
+    """Retrain the candidate from its manifest and report exactly what differs."""
+    import tempfile
+
+    from pipelines.gates.stage import RegisteredVersions
+    from pipelines.gates.versions import repro_gate
+    from pipelines.paths import project_root
+
+    gate_policy = _policy(policy, stage)
+    with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
+        versions = RegisteredVersions(stack, service, Path(scratch))
+        report = repro_gate(
+            service, versions.download(versions.resolve(candidate)), gate_policy.repro, root=project_root()
+        )
+    _finish(_with_policy(report, gate_policy), as_json, show_all)
+
+
+@app.command()
+def latency(
+    service: ServiceOption,
+    candidate: CandidateOption,
+    stack: StackOption = "local",
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Rows to send (default: the service's training data).")
+    ] = None,
+    policy: PolicyOption = None,
+    stage: StageOption = "candidate",
+    as_json: JsonOption = False,
+    show_all: AllOption = False,
+) -> None:
+    """Serve the candidate with the serving code, drive concurrent real rows, check the budget."""
+    import tempfile
+
+    from pipelines.gates.stage import RegisteredVersions, StageInputs, latency_for
+    from pipelines.gates.versions import read_evaluation_data
+    from pipelines.paths import project_root
+    from pipelines.training.trainer import service_module
+
+    gate_policy = _policy(policy, stage)
+    rows_path = data or project_root() / service_module(service).DEFAULT_DATA
+    with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
+        versions = RegisteredVersions(stack, service, Path(scratch))
+        sha = versions.resolve(candidate)
+        inputs = StageInputs(
+            service=service, candidate=sha, stack=stack, reference=rows_path, current=rows_path
+        )
+        report = latency_for(inputs, versions, sha, read_evaluation_data(service, rows_path), gate_policy)
+    _finish(_with_policy(report, gate_policy), as_json, show_all)
+
+
 def _policy(path: Path | None, stage: str) -> GatePolicy:
     from pipelines.gates.policy import load_policy
 

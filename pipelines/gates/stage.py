@@ -8,7 +8,7 @@ an approval binds to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,9 +99,7 @@ def _run_gate(
             data,
             policy.model,
         )
-        return (
-            report if note is None else GateReport(report.gate, report.checks, report.subject, None, (note,))
-        )
+        return report if note is None else replace(report, notes=(*report.notes, note))
     if gate == "repro":
         return model_gates.repro_gate(inputs.service, versions.download(candidate), policy.repro, root=root)
     data = model_gates.read_evaluation_data(inputs.service, inputs.current)
