@@ -9,10 +9,10 @@ from typing import Any, Literal, Protocol
 from pipelines.errors import BadInputError, RefusedError
 from pipelines.serving.model import LoadedPackage
 
-STAGES = ("experimental", "candidate", "production", "retired")
-"""Where a version stands: registered, gated, serving, or taken out of service."""
+STAGES = ("experimental", "candidate", "production", "archived")
+"""Where a version stands (``pipelines.promotion.stages.Stage`` documents each)."""
 
-Stage = Literal["experimental", "candidate", "production", "retired"]
+Stage = Literal["experimental", "candidate", "production", "archived"]
 Approval = Literal["PendingManualApproval", "Approved", "Rejected"]
 APPROVALS = ("PendingManualApproval", "Approved", "Rejected")
 MIN_PREFIX = 8

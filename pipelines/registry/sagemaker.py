@@ -276,7 +276,7 @@ class SageMakerRegistry:
     # -- updates -------------------------------------------------------------------------------
 
     def set_stage(self, service: str, sha: str, stage: Stage, actor: str) -> ModelVersion:
-        """Move a version to ``stage`` (experimental, candidate, production, retired)."""
+        """Move a version to ``stage`` (experimental, candidate, production, archived)."""
         if stage not in STAGES:
             raise BadInputError(f"stage {stage!r}: allowed: {', '.join(STAGES)}")
         return self._update(

@@ -113,7 +113,7 @@ def test_stage_and_approval_updates_keep_the_rest_of_the_metadata(
     assert approved.registrant == "alice"
     assert approved.metadata["StageChangedBy"] == "gatekeeper"
     assert approved.metadata["ApprovalChangedBy"] == "bob"
-    with pytest.raises(BadInputError, match="allowed: experimental, candidate, production, retired"):
+    with pytest.raises(BadInputError, match="allowed: experimental, candidate, production, archived"):
         registry.set_stage(SERVICE, package.package_id, "staging", "x")  # type: ignore[arg-type]
 
 
