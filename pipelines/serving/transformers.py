@@ -13,7 +13,6 @@ from typing import Any
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-
 _LOOKUP_CONNECTION = threading.Lock()
 """The one connection every ``PerRowDelay`` in a process shares (not part of the model's state)."""
 
