@@ -55,6 +55,7 @@ def run_program(
     from pulumi.runtime.sync_await import _sync_await
 
     with _RUN_LOCK:
+        _ensure_event_loop()
         mocks = PlanMocks(region=region)
         monitor = PlanMonitor(mocks)
         pulumi_settings.reset_options(project=PROJECT, stack=stack, preview=True)
@@ -66,6 +67,16 @@ def run_program(
         finally:
             set_all_config({}, [])
         return list(monitor.registrations)
+
+
+def _ensure_event_loop() -> None:
+    """The SDK binds resources to the thread's event loop; a worker thread has none until given one."""
+    import asyncio
+
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def _run_file(program: Path) -> None:

@@ -122,3 +122,11 @@ def test_invalid_stack_config_stops_the_plan_before_the_program(tmp_path: Path, 
     (tmp_path / "stacks" / "Pulumi.local.yaml").write_text(text)
     with pytest.raises(StackConfigError, match="canaryPercent"):
         build_plan("local", project_dir=tmp_path, program=SAMPLE)
+
+
+def test_a_plan_runs_in_a_worker_thread_too(plan: dict[str, Any]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        threaded = pool.submit(build_plan, "prod", program=SAMPLE).result()
+    assert dumps(threaded) == dumps(plan)
