@@ -81,7 +81,7 @@ def _cdf_gap_sweep(reference_sorted: FloatArray, current_sorted: FloatArray) -> 
     The stable sort of the concatenation is a linear merge of two sorted runs (timsort). At the
     k-th merged value, after r reference values, the gap between the empirical CDFs is
     ``|r/n_ref − (k−r)/n_cur| = |r·(n_ref+n_cur) − k·n_ref| / (n_ref·n_cur)``; the numerator is
-    an exact integer, so the sweep does integer arithmetic and divides once. Inside a run of equal
+    an integer, held exactly in float64, so the sweep divides once at the end. Inside a run of equal
     values the step to the next value is 0, so only a run's last element (where the gap is the
     right-continuous CDF gap at that value) counts: that is what KS (the largest gap) and
     Wasserstein (the gap integrated over the steps) both use. Chunks keep the temporaries small.
@@ -94,22 +94,23 @@ def _cdf_gap_sweep(reference_sorted: FloatArray, current_sorted: FloatArray) -> 
     from_reference = order < n_ref
     merged = both[order]
     del order, both
-    largest_gap = 0
+    largest_gap = 0.0
     area = 0.0
-    refs_before = 0
+    refs_before = 0.0
     for start in range(0, total - 1, SWEEP_CHUNK):
         stop = min(start + SWEEP_CHUNK, total - 1)
-        refs = np.cumsum(from_reference[start:stop], dtype=np.int64)
-        refs += refs_before
-        refs_before = int(refs[-1])
-        gaps = refs * total
-        gaps -= np.arange((start + 1) * n_ref, (stop + 1) * n_ref, n_ref, dtype=np.int64)
+        # Counts stay below 2**53, so float64 holds them, and the numerators, exactly.
+        gaps = np.cumsum(from_reference[start:stop], dtype=np.float64)
+        gaps += refs_before
+        refs_before = float(gaps[-1])
+        gaps *= total
+        gaps -= np.arange(start + 1, stop + 1, dtype=np.float64) * n_ref
         np.abs(gaps, out=gaps)
         steps = np.diff(merged[start : stop + 1])
         area += float(np.dot(gaps, steps))
         run_ends = steps > 0
         if run_ends.any():
-            largest_gap = max(largest_gap, int(gaps[run_ends].max()))
+            largest_gap = max(largest_gap, float(gaps[run_ends].max()))
     scale = float(n_ref) * float(n_cur)
     return largest_gap / scale, area / scale
 
