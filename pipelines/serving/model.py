@@ -26,7 +26,7 @@ SCHEMA_FILE = "schema.json"
 
 TRUSTED_TYPES = (
     "numpy.dtype",
-    "pipelines.serving.transformers.PerRowDelay",
+    "pipelines.serving.transformers.SlowLookup",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 """Types a model may contain beyond the ones skops trusts by default."""

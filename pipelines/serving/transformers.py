@@ -14,31 +14,31 @@ from typing import Any
 from sklearn.base import BaseEstimator, TransformerMixin
 
 _LOOKUP_CONNECTION = threading.Lock()
-"""The one connection every ``PerRowDelay`` in a process shares (not part of the model's state)."""
+"""The one connection every ``SlowLookup`` in a process shares (not part of the model's state)."""
 
 
-class PerRowDelay(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Waits ``ms_per_row`` milliseconds per row, then passes the rows through unchanged.
+class SlowLookup(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Waits ``ms_per_call`` milliseconds per prediction call, then passes the rows through unchanged.
 
-    It stands for an expensive online feature lookup through a single shared connection:
-    concurrent requests queue for it. A handful of concurrent requests (an offline latency test)
-    barely notice; sustained live traffic near the connection's capacity queues up and the tail
-    latency explodes. The demo trains a model with this step to get a real model that passes
-    its offline gates and is slower live than its predecessor. The delay applies at prediction
-    time only: fitting passes the training rows straight through.
+    It stands for an online feature lookup: one round trip per request, through a single shared
+    connection, so concurrent requests queue for it. A handful of concurrent requests (an
+    offline latency test) barely notice; sustained live traffic near the connection's capacity
+    queues up and the tail latency explodes. The demo trains a model with this step to get a
+    real model that passes its offline gates and is slower live than its predecessor. The delay
+    applies at prediction time only: fitting passes the training rows straight through.
     """
 
-    def __init__(self, ms_per_row: float = 0.0) -> None:
-        self.ms_per_row = ms_per_row
+    def __init__(self, ms_per_call: float = 0.0) -> None:
+        self.ms_per_call = ms_per_call
 
-    def fit(self, x: Any, y: Any = None) -> PerRowDelay:
+    def fit(self, x: Any, y: Any = None) -> SlowLookup:
         return self
 
     def fit_transform(self, x: Any, y: Any = None, **fit_params: Any) -> Any:
         return x
 
     def transform(self, x: Any) -> Any:
-        if self.ms_per_row > 0:
+        if self.ms_per_call > 0:
             with _LOOKUP_CONNECTION:
-                time.sleep(self.ms_per_row * len(x) / 1000.0)
+                time.sleep(self.ms_per_call / 1000.0)
         return x

@@ -95,7 +95,7 @@ def build_pipeline(hyperparameters: Hyperparameters, seed: int) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from pipelines.serving.transformers import PerRowDelay
+    from pipelines.serving.transformers import SlowLookup
 
     preprocess = ColumnTransformer(
         [
@@ -132,7 +132,7 @@ def build_pipeline(hyperparameters: Hyperparameters, seed: int) -> Any:
         )
     steps: list[tuple[str, Any]] = []
     if hyperparameters.slow_preprocessing_ms > 0:
-        steps.append(("delay", PerRowDelay(ms_per_row=hyperparameters.slow_preprocessing_ms)))
+        steps.append(("delay", SlowLookup(ms_per_call=hyperparameters.slow_preprocessing_ms)))
     steps += [("preprocess", preprocess), ("classifier", classifier)]
     return Pipeline(steps)
 

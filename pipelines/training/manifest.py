@@ -43,7 +43,7 @@ class Hyperparameters(_Frozen):
     label_noise: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Share of training labels shuffled among themselves (seeded); degrades the model on purpose."""
     slow_preprocessing_ms: Annotated[float, Field(ge=0, le=1000)] = 0.0
-    """Milliseconds of delay per row at prediction time (a ``PerRowDelay`` step); 0 adds no step."""
+    """Milliseconds of an online lookup per prediction call (a ``SlowLookup`` step); 0 adds no step."""
 
 
 class TrainingManifest(_Frozen):

@@ -187,11 +187,11 @@ def _shuffle_labels(labels: Any, fraction: float, seed: int) -> Any:
 
 
 def _evaluate_without_delay(pipeline: Any, features: Any, labels: Any, module: Any) -> dict[str, Any]:
-    """Evaluate quality with any ``PerRowDelay`` set to zero: the report measures accuracy, not latency."""
+    """Evaluate quality with any ``SlowLookup`` set to zero: the report measures accuracy, not latency."""
     delay = pipeline.named_steps.get("delay")
-    saved = delay.ms_per_row if delay is not None else None
+    saved = delay.ms_per_call if delay is not None else None
     if delay is not None:
-        delay.ms_per_row = 0.0
+        delay.ms_per_call = 0.0
     try:
         return evaluate(
             pipeline,
@@ -202,7 +202,7 @@ def _evaluate_without_delay(pipeline: Any, features: Any, labels: Any, module: A
         )
     finally:
         if delay is not None:
-            delay.ms_per_row = saved
+            delay.ms_per_call = saved
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from pipelines.serving.transformers import PerRowDelay
+from pipelines.serving.transformers import SlowLookup
 
 
 def test_concurrent_lookups_are_served_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    step = PerRowDelay(ms_per_row=20)
+    step = SlowLookup(ms_per_call=20)
     inside = 0
     most_inside = 0
     guard = threading.Lock()
@@ -39,6 +39,6 @@ def test_concurrent_lookups_are_served_one_at_a_time(monkeypatch: pytest.MonkeyP
 
 def test_rows_pass_through_unchanged_and_fit_is_free() -> None:
     rows = np.arange(6).reshape(2, 3)
-    step = PerRowDelay(ms_per_row=0)
+    step = SlowLookup(ms_per_call=0)
     assert step.fit(rows) is step
     assert (step.transform(rows) == rows).all()

@@ -12,7 +12,7 @@ import pytest
 from pipelines.errors import BadInputError
 from pipelines.packaging.compare import compare
 from pipelines.serving.model import load_skops
-from pipelines.serving.transformers import PerRowDelay
+from pipelines.serving.transformers import SlowLookup
 from pipelines.training.trainer import MODEL_DIR_FILES, FingerprintMismatchError, TrainResult, train
 
 from .conftest import DATA, REPO, small_manifest
@@ -71,8 +71,8 @@ def test_slow_preprocessing_adds_a_trusted_per_row_delay_step(tmp_path: Path) ->
     result = train(small_manifest(slow_preprocessing_ms=2.5), tmp_path / "slow", root=REPO)
     pipeline = load_skops(result.out_dir / "model.skops")
     delay = pipeline.named_steps["delay"]
-    assert isinstance(delay, PerRowDelay)
-    assert delay.ms_per_row == 2.5
+    assert isinstance(delay, SlowLookup)
+    assert delay.ms_per_call == 2.5
 
 
 def test_training_on_changed_data_is_refused_and_writes_nothing(tmp_path: Path) -> None:
