@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.console import console, emit_json, err_console
-from pipelines.errors import ExitCode
+from pipelines.errors import BadInputError, ExitCode
 
 StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: local, dev, staging or prod.")]
 ServiceOption = Annotated[str, typer.Option("--service", help="Model service name, as in the stack file.")]
@@ -145,6 +145,69 @@ def approve(
         )
 
 
+def qualify(
+    service: ServiceOption,
+    version: VersionOption,
+    stack: StackOption,
+    stage: Annotated[str, typer.Option("--stage", help="candidate or production.")],
+    reference: Annotated[
+        Path, typer.Option("--reference", help="Known-good data the training data must match.")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Held-out data with labels, unseen by the candidate.")],
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Version to beat (default: the stable version the stack serves)."),
+    ] = None,
+    training_data: Annotated[
+        Path | None,
+        typer.Option("--training-data", help="The candidate's training snapshot, if not at its URI."),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Gate policy YAML (default: the stage's).")
+    ] = None,
+    actor: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a stage's gates on a version and store the report as its evidence. Exit 0 passed, 1 refused.
+
+    A passing candidate stage makes an experimental version a candidate; a passing production
+    stage is what a second person approves.
+    """
+    from pipelines.gates.report import render
+    from pipelines.identity import current_actor
+    from pipelines.promotion.qualify import qualify as run_qualify
+    from pipelines.promotion.stackfile import pinned_version
+    from pipelines.promotion.wiring import build_controller
+
+    if stage not in ("candidate", "production"):
+        raise BadInputError(f"--stage {stage!r}: allowed: candidate, production")
+    for flag, path in (("--reference", reference), ("--data", data)):
+        if not path.is_file():
+            raise BadInputError(f"{flag} {path}: no such file")
+    controller = build_controller(stack)
+    if baseline is None:
+        pinned = pinned_version(controller.stack_path, service)
+        baseline = pinned if pinned in controller.stable_versions(service) else None
+    passed, report = run_qualify(
+        controller,
+        service=service,
+        version=version,
+        stage=stage,
+        reference=reference,
+        holdout=data,
+        baseline=baseline,
+        actor=current_actor(actor),
+        training=training_data,
+        policy_path=policy,
+    )
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        render(report)
+    if not passed:
+        raise typer.Exit(ExitCode.FAILED)
+
+
 def status(stack: StackOption, as_json: JsonOption = False) -> None:
     """Per service: the serving version, the previous stable version, any promotion in flight."""
     from rich.table import Table
@@ -247,6 +310,6 @@ def audit_path(stack: StackOption, as_json: JsonOption = False) -> None:
 
 def register(app: typer.Typer) -> None:
     """Mount the promotion commands on the main app."""
-    for command in (promote, rollback, resume, approve, status, history, changelog):
+    for command in (qualify, approve, promote, rollback, resume, status, history, changelog):
         app.command(name=command.__name__)(command)
     app.add_typer(audit_app, name="audit")

@@ -31,18 +31,11 @@ def register_command(
     1 refused (a different file under the same sha, missing group, tampered package), 2 bad input.
     """
     from pipelines.identity import current_actor
-    from pipelines.lineage import record_registration
-    from pipelines.registry.factory import registry_for_stack
+    from pipelines.promotion.wiring import register_version
 
     actor = current_actor(as_name)
-    with err_console.status(f"connecting to the {escape(stack)} registry", spinner="dots") as status:
-        registry = registry_for_stack(stack, service)
-        status.update("verifying and uploading the package")
-        registration = registry.register(service, package, actor)
-        event = None
-        if registration.created:
-            status.update("recording lineage")
-            event = record_registration(registry, registration, registration.manifest, actor)
+    with err_console.status(f"registering in the {escape(stack)} registry", spinner="dots"):
+        registration, event = register_version(stack, service, package, actor)
     version = registration.version
     if as_json:
         emit_json(

@@ -95,6 +95,7 @@ def _describe(entry: dict[str, Any]) -> str:
         "rollback:rolled_back": f"rolled back to this version (was `{previous}`)",
         "rollback:failed": "rollback failed",
         "approve": "approved",
+        "register": "registered (experimental)",
         "gates:passed": f"{entry.get('stage', '')} gates passed",
         "gates:refused": f"{entry.get('stage', '')} gates refused",
     }.get(action, action)

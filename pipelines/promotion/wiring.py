@@ -22,6 +22,7 @@ from pipelines.promotion.ports import VersionInfo
 from pipelines.promotion.records import changelog, status
 
 if TYPE_CHECKING:
+    from pipelines.registry.port import Registration
     from pipelines.registry.sagemaker import SageMakerRegistry
 
 LOCAL_MIN_REQUESTS = 30
@@ -162,6 +163,31 @@ def changelog_markdown(service: str) -> str:
     except ImportError:
         pass
     return changelog(service, present, details)
+
+
+def register_version(stack: str, service: str, package: Path, actor: str) -> tuple[Registration, Any]:
+    """Register a package, then record it in lineage and in the stack's audit log (once)."""
+    from pipelines.lineage import record_registration
+    from pipelines.registry.factory import registry_for_stack
+
+    registry = registry_for_stack(stack, service)
+    registration = registry.register(service, package, actor)
+    event = None
+    if registration.created:
+        event = record_registration(registry, registration, registration.manifest, actor)
+        audit = AuditLog(
+            state_dir() / "audit", stack, remote=BucketCopy(registry.s3, registry.bucket, audit_key(stack))
+        )
+        audit.append(
+            "register",
+            actor=actor,
+            service=service,
+            stack=stack,
+            version=registration.version.package_sha,
+            dataset=registration.version.dataset_fingerprint,
+            git_sha=registration.version.git_sha,
+        )
+    return registration, event
 
 
 def build_controller(stack: str, *, progress: Progress | None = None) -> Controller:
