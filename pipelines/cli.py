@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from pipelines.commands import config as config_commands
+from pipelines.commands import demo as demo_commands
 from pipelines.commands import embedded as embedded_commands
 from pipelines.commands import gate as gate_commands
 from pipelines.commands import lineage as lineage_commands
@@ -46,6 +47,7 @@ app.add_typer(sandbox_commands.app, name="sandbox")
 plan_commands.register(app)
 policy_commands.register(app)
 promotion_commands.register(app)
+demo_commands.register(app)
 service_commands.register(app)
 train_commands.register(app)
 package_commands.register(app)

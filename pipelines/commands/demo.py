@@ -1,0 +1,130 @@
+"""``modelrail demo``: train, gate, promote, canary and roll back, end to end, on one laptop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipelines.console import console, dumps
+from pipelines.errors import ExitCode
+
+EXPECTED = {"v1": "promoted", "v2": "refused", "v3": "rolled_back"}
+"""How the story must end for each version; anything else fails the demo (exit 1)."""
+
+
+@contextmanager
+def _workspace_env(project: Path, state: Path) -> Iterator[None]:
+    """Point every command at the demo's own project copy and state, and back afterwards."""
+    saved = {key: os.environ.get(key) for key in ("MODELRAIL_PROJECT_DIR", "MODELRAIL_STATE_DIR")}
+    os.environ["MODELRAIL_PROJECT_DIR"] = str(project)
+    os.environ["MODELRAIL_STATE_DIR"] = str(state)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _fresh_workspace(root: Path, repo: Path) -> tuple[Path, Path]:
+    """A clean copy of the project's stack files (the program is linked, not copied) and state."""
+    from pipelines.embedded.session import stop as stop_embedded
+    from pipelines.sandbox.client import stop_sandbox
+
+    state = root / "state"
+    if state.exists():  # a previous run that was killed: stop what it left, then start over
+        stop_sandbox(state)
+        stop_embedded(state)
+    shutil.rmtree(root, ignore_errors=True)
+    project = root / "project"
+    project.mkdir(parents=True)
+    shutil.copy(repo / "Pulumi.yaml", project / "Pulumi.yaml")
+    shutil.copytree(repo / "stacks", project / "stacks")
+    (project / "infra").symlink_to(repo / "infra", target_is_directory=True)
+    state.mkdir()
+    return project, state
+
+
+def demo(
+    json_report: Annotated[
+        Path | None, typer.Option("--json-report", help="Write the steps and the final state as JSON here.")
+    ] = None,
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", help="Where the Markdown report and plots go.")
+    ] = Path("demo-report"),
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="The demo's workspace (default: .modelrail/demo).")
+    ] = None,
+) -> None:
+    """Run the delivery demo: v1 promoted, v2 refused at a gate, v3 rolled back by its canary.
+
+    Everything runs on the embedded default in its own workspace; every process it starts is
+    stopped at the end, also after Ctrl-C. Exit 0 when the story ends as it should, 1 otherwise.
+    """
+    from pipelines.demo import data as demo_data
+    from pipelines.demo import report, scenario
+    from pipelines.embedded.session import embedded_session
+    from pipelines.paths import project_root
+    from pipelines.promotion.stackfile import pinned_version
+    from pipelines.promotion.wiring import stack_records
+    from pipelines.sandbox.client import sandbox_session
+    from pipelines.serving.model import import_skops
+
+    repo = project_root()
+    root = (state_dir or repo / ".modelrail" / "demo").resolve()
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        elapsed = time.monotonic() - started
+        console.print(f"[dim]{int(elapsed // 60):02d}:{elapsed % 60:04.1f}[/] {message}", soft_wrap=True)
+
+    import_skops()  # before the plan loads the Pulumi SDK, which makes this import slow
+    project, state = _fresh_workspace(root, repo)
+    story = scenario.Story()
+    with _workspace_env(project, state):
+        data = demo_data.prepare(repo / "data" / "adult" / "adult.data", root / "data")
+        say(f"workspace {root}: embedded AWS and sandbox starting")
+        with embedded_session(state, stack=scenario.STACK), sandbox_session(state):
+            scenario.run(data, root / "work", story, say)
+            verdict = stack_records(scenario.STACK).audit_with_remote().verify()
+            entries = list(stack_records(scenario.STACK).audit.entries())
+        serving = {
+            scenario.SERVICE: pinned_version(project / "stacks" / "Pulumi.local.yaml", scenario.SERVICE)
+        }
+    final: dict[str, Any] = {"serving": serving, "audit_verified": verdict.ok}
+    document = {"steps": [step.to_json() for step in story.steps], "final": final}
+    markdown = report.write(report_dir, story, entries, final)
+    if json_report is not None:
+        json_report.write_text(dumps(document), encoding="utf-8")
+    say(f"report: {markdown}" + (f", {json_report}" if json_report else ""))
+    names = {sha: name for name, sha in story.versions.items()}
+    endings = {
+        names[step.version]: step.outcome
+        for step in story.steps
+        if step.action in ("promote", "gates:candidate")
+    }
+    ok = (
+        all(endings.get(name) == outcome for name, outcome in EXPECTED.items())
+        and verdict.ok
+        and serving[scenario.SERVICE] == story.versions.get("v1")
+    )
+    style = "green" if ok else "red"
+    say(
+        f"[{style}]serving v1, v2 refused, v3 rolled back, audit verified: {ok}[/] ({time.monotonic() - started:.0f} s)"
+    )
+    if not ok:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``demo`` on the main app."""
+    app.command(name="demo")(demo)

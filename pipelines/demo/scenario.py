@@ -1,0 +1,227 @@
+"""The demo's story, step by step, on the real controller over the embedded default.
+
+v1 is trained on Adult, gated, approved by a second person and promoted through the local stack.
+v2 is trained on a corrupted copy of the data and refused at a gate. v3 is the same model with a
+slow online lookup: it passes its offline gates (a handful of concurrent requests barely queue)
+and then, under live traffic, its p99 latency breaks the guardrail during the canary, which rolls
+it back to v1.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.demo.data import DemoData
+from pipelines.errors import RolledBackError
+
+SERVICE = "adult-income"
+STACK = "local"
+REGISTRANT = "rita@modelrail.dev"
+"""The ML engineer who trains and registers every version."""
+APPROVER = "alice@modelrail.dev"
+"""The second person who approves production."""
+GATEKEEPER = "ci@modelrail.dev"
+"""The CI identity that runs the gates and the promotions."""
+POLICIES = Path(__file__).with_name("policies")
+HYPERPARAMETERS = {"max_iter": 100}
+SLOW_LOOKUP_MS = 60.0
+"""v3's online lookup: 60 ms on one shared connection, fine for 4 concurrent requests, not for live load."""
+REPLAY_RPS = 40.0
+LABEL_DELAY_SECONDS = 2.0
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Step:
+    """One line of the demo's JSON report."""
+
+    action: str
+    version: str
+    outcome: str
+    reason: str = ""
+    service: str = SERVICE
+    stack: str = STACK
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "action": self.action,
+            "service": self.service,
+            "version": self.version,
+            "stack": self.stack,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Story:
+    """What happened: the steps, and the material for the report."""
+
+    steps: list[Step] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+    """Demo name (v1, v2, v3) → package sha."""
+    gate_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    canary: list[dict[str, Any]] = field(default_factory=list)
+    """The canary analysis of v3's rollout, one decision per interval."""
+    previews: dict[str, Any] = field(default_factory=dict)
+    replay: dict[str, Any] = field(default_factory=dict)
+
+
+def train_and_register(
+    name: str, data_path: Path, hyperparameters: dict[str, Any], work: Path, say: Say
+) -> str:
+    """Train from a manifest, package, register as the ML engineer; returns the package sha."""
+    from pipelines.packaging.build import build_package
+    from pipelines.paths import project_root
+    from pipelines.promotion.wiring import register_version
+    from pipelines.training.manifest import Hyperparameters, TrainingManifest, fingerprint, git_sha
+    from pipelines.training.trainer import train
+
+    manifest = TrainingManifest(
+        service=SERVICE,
+        data_uri=data_path.resolve().as_uri(),
+        data_sha256=fingerprint(data_path),
+        hyperparameters=Hyperparameters(**{**HYPERPARAMETERS, **hyperparameters}),
+        seed=7,
+        code_git_sha=git_sha(Path(__file__).resolve().parents[2]),
+    )
+    say(f"{name}: training on {data_path.name}")
+    result = train(manifest, work / name / "model", root=project_root())
+    package = build_package(SERVICE, result.out_dir, work / name / "model.tar.gz")
+    registration, _ = register_version(STACK, SERVICE, package.path, REGISTRANT)
+    return registration.version.package_sha
+
+
+def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
+    """Play the three versions through the controller, recording each step in ``story``."""
+    from pipelines.promotion.wiring import build_controller
+
+    def progress(event: str, fields: dict[str, Any]) -> None:
+        if event == "analysis":
+            story.canary.append(fields)
+            say(f"    canary: {fields['reason']}")
+        elif event == "previewed":
+            preview = fields["preview"]
+            story.previews.setdefault(_current[0], preview)
+            changes = ", ".join(f"{n} to {op}" for op, n in preview["summary"].items() if n and op != "same")
+            say(f"    plan: {changes or 'no changes'}")
+        elif event == "reverting":
+            say(f"    reverting the stack file: {fields['reason']}")
+
+    _current = ["v1"]
+    controller = build_controller(STACK, progress=progress)
+
+    # v1: the first version. No baseline: the gates say so and check absolute bounds.
+    v1 = story.versions["v1"] = train_and_register("v1", data.train, {}, work, say)
+    story.steps.append(Step("register", v1, "registered"))
+    if not _gates(controller, "v1", v1, "candidate", data, None, story, say):
+        raise RuntimeError("v1 failed its candidate gates; the demo's data or policies are broken")
+    if not _gates(controller, "v1", v1, "production", data, None, story, say):
+        raise RuntimeError("v1 failed its production gates; the demo's data or policies are broken")
+    _approve(controller, v1, story, say)
+    say("v1: promoting through the local stack")
+    controller.promote(SERVICE, v1, GATEKEEPER)
+    story.steps.append(Step("promote", v1, "promoted"))
+
+    # v2: trained on corrupted data; the candidate gates refuse it.
+    _current[0] = "v2"
+    v2 = story.versions["v2"] = train_and_register("v2", data.corrupted, {}, work, say)
+    story.steps.append(Step("register", v2, "registered"))
+    _gates(controller, "v2", v2, "candidate", data, v1, story, say)
+
+    # v3: passes offline, breaks the latency guardrail live.
+    _current[0] = "v3"
+    v3 = story.versions["v3"] = train_and_register(
+        "v3", data.train, {"slow_preprocessing_ms": SLOW_LOOKUP_MS}, work, say
+    )
+    story.steps.append(Step("register", v3, "registered"))
+    if not _gates(controller, "v3", v3, "candidate", data, v1, story, say):
+        raise RuntimeError("v3 failed its candidate gates; it is meant to fail only live")
+    if not _gates(controller, "v3", v3, "production", data, v1, story, say):
+        raise RuntimeError("v3 failed its production gates; it is meant to fail only live")
+    _approve(controller, v3, story, say)
+    say(
+        f"v3: promoting with live traffic ({REPLAY_RPS:g} requests/s, labels after {LABEL_DELAY_SECONDS:g} s)"
+    )
+    with _live_traffic(controller, data, story):
+        try:
+            controller.promote(SERVICE, v3, GATEKEEPER)
+        except RolledBackError as error:
+            story.steps.append(Step("promote", v3, "rolled_back", error.message))
+            say(f"v3: rolled back: {error.message}")
+        else:
+            story.steps.append(Step("promote", v3, "promoted"))
+
+
+def _gates(
+    controller: Any,
+    name: str,
+    sha: str,
+    stage: str,
+    data: DemoData,
+    baseline: str | None,
+    story: Story,
+    say: Say,
+) -> bool:
+    from pipelines.gates.stage import summarise
+    from pipelines.promotion.qualify import qualify
+
+    say(f"{name}: {stage} gates")
+    passed, report = qualify(
+        controller,
+        service=SERVICE,
+        version=sha,
+        stage=stage,
+        reference=data.reference,
+        holdout=data.holdout,
+        baseline=baseline,
+        actor=GATEKEEPER,
+        policy_path=POLICIES / f"{stage}.yaml",
+    )
+    story.gate_reports[f"{name}-{stage}"] = report.to_json()
+    reason = "" if passed else summarise(report)
+    story.steps.append(Step(f"gates:{stage}", sha, "passed" if passed else "refused", reason))
+    say(f"    {'passed' if passed else 'refused'}: {summarise(report)}")
+    return passed
+
+
+def _approve(controller: Any, sha: str, story: Story, say: Say) -> None:
+    approval = controller.approve(SERVICE, sha, APPROVER, "production gates reviewed")
+    story.steps.append(Step("approve", sha, "approved"))
+    say(f"    approved by {approval.approver} (evidence {approval.evidence_digest[:12]})")
+
+
+class _live_traffic:  # noqa: N801 - used as a context manager, reads as a phrase
+    """Replay held-out rows at the endpoint, with delayed labels, while the block runs."""
+
+    def __init__(self, controller: Any, data: DemoData, story: Story) -> None:
+        self.controller, self.data, self.story = controller, data, story
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def __enter__(self) -> None:
+        from pipelines.sandbox.replay import load_rows, replay
+        from pipelines.training.trainer import service_module
+
+        module = service_module(SERVICE)
+        rows = load_rows(self.data.holdout, columns=list(module.COLUMNS), label_column=-1)
+        url = self.controller.runner.sandbox.endpoint_url(SERVICE)
+
+        def send() -> None:
+            summary = replay(
+                url, rows, rps=REPLAY_RPS, duration=600, labels_after=LABEL_DELAY_SECONDS, stop=self.stop
+            )
+            self.story.replay = summary.to_json()
+
+        self.thread = threading.Thread(target=send, name="replay", daemon=True)
+        self.thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
