@@ -29,7 +29,7 @@ SCIPY_EXACT_KS_MAX_N = 10_000
 """``ks_2samp(method="auto")`` uses the exact distribution up to this sample size, then Smirnov's
 asymptotic one; the p-value here follows the same switch so that it equals scipy's."""
 
-SWEEP_CHUNK = 1 << 18
+SWEEP_CHUNK = 1 << 20
 """Merged values processed per step when sweeping the two CDFs (bounds the temporaries)."""
 
 FloatArray = NDArray[np.float64]
