@@ -87,6 +87,7 @@ def plot_canary(decisions: list[dict[str, Any]], path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     windows = [
         (d["interval"], d["window"]) for d in decisions if d.get("window") and d["window"].get("canary")
@@ -114,6 +115,7 @@ def plot_canary(decisions: list[dict[str, Any]], path: Path) -> bool:
             axis.axhline(thresholds[-1], color="red", linewidth=1, linestyle=":", label="guardrail")
         axis.set_title(title)
         axis.set_xlabel("analysis interval")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
     axes[0].legend(loc="upper left")
     verdict = decisions[-1]["verdict"]
