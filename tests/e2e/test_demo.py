@@ -1,0 +1,96 @@
+"""The README's main command, end to end: `modelrail demo` tells the whole story and cleans up.
+
+v1 serves in production, v2 is refused at a gate with its reasons, v3 is rolled back naming the
+breached guardrail, the audit log verifies, no process is left behind, and the repository's
+tracked files are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]
+
+
+def _ours(state: Path) -> list[str]:
+    """Live processes started for this workspace: they inherit its ``MODELRAIL_STATE_DIR``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            home = process.environ().get("MODELRAIL_STATE_DIR", "")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        if home.startswith(str(state)):
+            found.append(" ".join(process.info["cmdline"] or []))
+    return found
+
+
+def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
+    tracked_before = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    report_json = tmp_path / "demo.json"
+    state = tmp_path / "workspace"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "demo",
+            "--json-report",
+            str(report_json),
+            "--report-dir",
+            str(tmp_path / "report"),
+            "--state-dir",
+            str(state),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(report_json.read_text())
+    steps = report["steps"]
+    versions = {}
+    for step in steps:
+        assert set(step) == {"action", "service", "version", "stack", "outcome", "reason"}
+        assert step["outcome"] in {"registered", "passed", "refused", "approved", "promoted", "rolled_back"}
+        if step["outcome"] in {"refused", "rolled_back"}:
+            assert step["reason"], step
+        versions.setdefault(step["version"], []).append((step["action"], step["outcome"]))
+    v1, v2, v3 = list(versions)
+    assert versions[v1][-1] == ("promote", "promoted")
+    assert versions[v2][-1] == ("gates:candidate", "refused")
+    refused = next(s for s in steps if s["version"] == v2 and s["outcome"] == "refused")
+    assert "drift" in refused["reason"] and "age" in refused["reason"]
+    assert versions[v3][-1] == ("promote", "rolled_back")
+    rolled_back = next(s for s in steps if s["version"] == v3 and s["outcome"] == "rolled_back")
+    assert "p99-latency" in rolled_back["reason"] or "p99_latency" in rolled_back["reason"]
+    assert ("approve", "approved") in versions[v3]
+    assert report["final"] == {"serving": {"adult-income": v1}, "audit_verified": True}
+
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "## Audit trail" in markdown and "promote:rolled_back" in markdown
+    assert (tmp_path / "report" / "canary.png").stat().st_size > 10_000
+
+    assert _ours(state) == [], "the demo stops every process it starts"
+    tracked_after = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert tracked_after == tracked_before, "a demo run leaves the repository's tracked files untouched"
