@@ -32,11 +32,6 @@ class ColumnValues:
     counts: Any = None
     """Categorical columns: ``value`` (text) and ``count`` per category, most frequent first."""
 
-    @property
-    def present(self) -> int:
-        """Rows with a value."""
-        return self.rows - self.missing
-
 
 def prepare(series: pl.Series) -> ColumnValues:
     """Sort a numeric column's finite values, or count a categorical column's categories.

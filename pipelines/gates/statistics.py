@@ -49,13 +49,6 @@ class NumericShift:
     psi: float
 
 
-def sorted_finite(values: NDArray[np.float64]) -> FloatArray:
-    """The finite values, sorted: missing values are the missing-values check's business."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = values[np.isfinite(values)] if not np.isfinite(values).all() else values
-    return np.sort(finite)
-
-
 def numeric_shift(
     reference_sorted: FloatArray, current_sorted: FloatArray, bins: int = PSI_BINS
 ) -> NumericShift:
