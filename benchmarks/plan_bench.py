@@ -47,8 +47,8 @@ def _stock_mock_run(stack: str) -> int:
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
             return f"{args.name}-id", dict(args.inputs, arn=f"arn:aws:mock:::{args.name}", name=args.name)
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-            return {"accountId": "123456789012", "name": "us-east-1", "partition": "aws"}, None
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+            return {"accountId": "123456789012", "name": "us-east-1", "partition": "aws"}, []
 
     settings.reset_options(project="modelrail", stack=stack, preview=True)
     set_all_config(values, secret_keys)
