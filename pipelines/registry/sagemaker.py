@@ -138,6 +138,7 @@ class SageMakerRegistry:
         self.sagemaker.create_model_package(**request)
         if self.journal is not None:
             self.journal.package_written(group, sha, request)
+        self._tag_stage(service, sha, "experimental")
         version = self.version(service, sha)
         return Registration(version, True, uploaded, time.perf_counter() - started, loaded.manifest)
 
@@ -279,8 +280,22 @@ class SageMakerRegistry:
         """Move a version to ``stage`` (experimental, candidate, production, archived)."""
         if stage not in STAGES:
             raise BadInputError(f"stage {stage!r}: allowed: {', '.join(STAGES)}")
-        return self._update(
+        updated = self._update(
             service, sha, {STAGE: stage, STAGE_CHANGED_BY: actor}, approval=None, description=None
+        )
+        self._tag_stage(service, updated.package_sha, stage)
+        return updated
+
+    def _tag_stage(self, service: str, sha: str, stage: str) -> None:
+        """Tag the artifact with its stage: the bucket's lifecycle rules expire by this tag.
+
+        Experimental and candidate artifacts expire after the stack's retention days; production
+        and archived ones carry a tag no rule expires, so a rollback target never disappears.
+        """
+        self.s3.put_object_tagging(
+            Bucket=self.bucket,
+            Key=artifact_key(service, sha),
+            Tagging={"TagSet": [{"Key": "stage", "Value": stage}]},
         )
 
     def set_approval(

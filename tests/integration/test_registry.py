@@ -164,3 +164,18 @@ def test_a_package_for_another_service_is_bad_input(
 ) -> None:
     with pytest.raises(BadInputError, match="not 'churn'"):
         registry.register("churn", package.path, "alice")
+
+
+def test_the_artifact_carries_its_stage_for_the_lifecycle_rules(
+    registry: SageMakerRegistry, package: PackageResult
+) -> None:
+    registration = registry.register(SERVICE, package.path, "alice@example.com")
+    key = artifact_key(SERVICE, registration.version.package_sha)
+
+    def stage_tag() -> str:
+        tags = registry.s3.get_object_tagging(Bucket=registry.bucket, Key=key)["TagSet"]
+        return str({tag["Key"]: tag["Value"] for tag in tags}["stage"])
+
+    assert stage_tag() == "experimental"
+    registry.set_stage(SERVICE, registration.version.package_sha, "candidate", "ci@example.com")
+    assert stage_tag() == "candidate"
