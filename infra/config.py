@@ -149,8 +149,12 @@ class Service(_Model):
 
     runtime: Literal["sagemaker", "kserve"] = "sagemaker"
     """Where the service is served; ``kserve`` is reserved for the Kubernetes platform."""
-    model_version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)]
-    """The pinned model version: the package id (sha256 of the package manifest, 64 hex digits)."""
+    model_version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)] | None = None
+    """The pinned model version: the package id (sha256 of the package manifest, 64 hex digits).
+
+    ``null`` until the first promotion: the service's registry and training exist, its endpoint
+    does not yet. Only ``modelrail promote`` (or ``rollback``) changes it.
+    """
     serving_image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
     """Tag of the serving image in the platform's ECR repository."""
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"

@@ -120,6 +120,9 @@ def _service(
             "tags": tags,
         },
     )
+    if service.model_version is None:
+        # No model promoted yet: the registry group and the training pipeline, no endpoint.
+        return {"modelPackageGroup": group, "trainingPipeline": training.pipeline_name}
     policy, guard, scaling = service.deployment, service.guardrails, service.autoscaling
     endpoint = ModelEndpoint(
         name,

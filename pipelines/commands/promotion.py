@@ -225,7 +225,7 @@ def status(stack: StackOption, as_json: JsonOption = False) -> None:
         flight = row["in_flight"]
         table.add_row(
             row["service"],
-            row["serving"][:12],
+            (row["serving"] or "-")[:12],
             (row["previous_stable"] or "-")[:12],
             "yes" if row["verified"] else "no",
             "-" if flight is None else f"{flight['operation']} by {flight['owner']}",

@@ -34,7 +34,7 @@ class Strategy(StrEnum):
 
 def service_entry(
     *,
-    model_version: str,
+    model_version: str | None,
     instance_type: str,
     instances: int,
     strategy: Strategy,
@@ -69,11 +69,11 @@ def service_entry(
 
 def render_with_service(path: Path, name: str, entry: dict[str, Any]) -> str:
     """The stack file's text with ``entry`` appended under ``modelrail:services``; the rest kept."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
     from ruamel.yaml.error import YAMLError
 
     from infra.config import SERVICE_NAME_PATTERN, SERVICES_KEY
+    from pipelines.promotion.stackfile import round_trip_yaml
 
     if not SERVICE_NAME_PATTERN.match(name):
         raise RefusedError(
@@ -83,12 +83,10 @@ def render_with_service(path: Path, name: str, entry: dict[str, Any]) -> str:
                 "ending with a letter or digit, at most 32 characters"
             ],
         )
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)  # the stack files' list style: "  - item" under its key
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        yaml = round_trip_yaml(text)  # keeps the file's own indentation, quotes and `null`s
+        document = yaml.load(text)
     except (OSError, UnicodeDecodeError) as error:
         raise BadInputError(f"{path}: cannot read the stack file: {error}") from None
     except YAMLError as error:
@@ -115,9 +113,12 @@ def add(
     name: Annotated[str, typer.Argument(help="The new service's DNS-safe name, e.g. churn-score.")],
     stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: local, dev, staging or prod.")],
     model_version: Annotated[
-        str,
-        typer.Option("--model-version", help="The first version to serve: a registered package id (64 hex)."),
-    ],
+        str | None,
+        typer.Option(
+            "--model-version",
+            help="A registered package id (64 hex) to serve at once; by default none until the first promotion.",
+        ),
+    ] = None,
     instance_type: Annotated[
         str, typer.Option("--instance-type", help="SageMaker instance type.")
     ] = "ml.m5.large",

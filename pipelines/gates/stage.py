@@ -207,6 +207,8 @@ class RegisteredVersions:
             pinned = load_stack_file(stack_path("prod")).service(self.service).model_version
         except (KeyError, Exception):
             return None, f"no production pin for {self.service!r} in stacks/Pulumi.prod.yaml: first version"
+        if pinned is None:
+            return None, f"no version of {self.service!r} has been promoted to production yet: first version"
         if pinned == candidate:
             return None, "the candidate is the version production already runs: nothing to compare with"
         try:

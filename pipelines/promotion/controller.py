@@ -128,7 +128,7 @@ class Controller:
         config = self.config()
         config.service(service)
         info = self.registry.get_version(service, version)
-        previous = stackfile.pinned_version(self.stack_path, service)
+        previous = stackfile.pinned_version(self.stack_path, service) or ""
         if previous == info.sha:
             return Outcome("promote", "unchanged", service, self.stack, info.sha, previous, "already serving")
         self.check_eligible(config, info)
@@ -138,7 +138,7 @@ class Controller:
     def rollback(self, service: str, actor: str, *, to: str | None = None) -> Outcome:
         """Return the service to the last version that was stable on this stack (or ``to``)."""
         self.config().service(service)
-        current = stackfile.pinned_version(self.stack_path, service)
+        current = stackfile.pinned_version(self.stack_path, service) or ""
         target = to or self.last_stable(service, excluding=current)
         if target is None:
             raise RefusedError(
@@ -271,7 +271,8 @@ class Controller:
             raise RolledBackError(
                 f"{outcome.kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {failure}",
                 details=[
-                    f"the stack file pins {outcome.previous[:12]} again; the endpoint runs {state.config_name}"
+                    f"the stack file pins {outcome.previous[:12] or 'no version'} again; "
+                    f"the endpoint runs {state.config_name or 'nothing'}"
                 ],
             )
         journal.write(Step.VERIFIED, endpoint=state.to_json())

@@ -18,7 +18,9 @@ def history(audit: AuditLog, service: str) -> list[dict[str, Any]]:
     return [entry for entry in audit.entries() if entry.get("service") == service]
 
 
-def status(audit: AuditLog, state_dir: Path, stack: str, pinned: dict[str, str]) -> list[dict[str, Any]]:
+def status(
+    audit: AuditLog, state_dir: Path, stack: str, pinned: dict[str, str | None]
+) -> list[dict[str, Any]]:
     """Per service: the serving (pinned) version, the previous stable one, anything in flight."""
     locks = {lock.service: lock for lock in held_locks(state_dir / "locks", stack)}
     open_journals = {

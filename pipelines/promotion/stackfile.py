@@ -23,7 +23,7 @@ from infra.config import (
 from pipelines.errors import BadInputError, RefusedError
 
 
-def _yaml(text: str) -> Any:
+def round_trip_yaml(text: str) -> Any:
     """A round-trip YAML that writes back in the file's own style (indents, ``null``, quotes)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.util import load_yaml_guess_indent
@@ -53,8 +53,8 @@ def _mapping_indent(text: str) -> int:
     return min((indent for indent in indents if indent > 0), default=2)
 
 
-def pinned_version(path: Path, service: str) -> str:
-    """The version a stack file pins for a service (validated)."""
+def pinned_version(path: Path, service: str) -> str | None:
+    """The version a stack file pins for a service (validated); None before the first promotion."""
     try:
         config = load_stack_file(path)
     except StackFileUnreadableError as error:
@@ -69,10 +69,10 @@ def pinned_version(path: Path, service: str) -> str:
         raise RefusedError(str(error.args[0])) from None
 
 
-def render_pin(path: Path, service: str, version: str) -> str:
+def render_pin(path: Path, service: str, version: str | None) -> str:
     """The stack file's text with ``service``'s modelVersion set to ``version``; everything else kept."""
     text = path.read_text(encoding="utf-8")
-    yaml = _yaml(text)
+    yaml = round_trip_yaml(text)
     document = yaml.load(text)
     try:
         entry = document["config"][SERVICES_KEY][service]
@@ -84,7 +84,7 @@ def render_pin(path: Path, service: str, version: str) -> str:
     return buffer.getvalue()
 
 
-def write_pin(path: Path, service: str, version: str) -> str:
+def write_pin(path: Path, service: str, version: str | None) -> str:
     """Pin ``version`` for ``service``; validate first, then replace the file atomically.
 
     Returns the previous text, which is what a revert writes back.
@@ -95,7 +95,7 @@ def write_pin(path: Path, service: str, version: str) -> str:
         parse_stack_text(updated, path)
     except StackConfigError as error:
         raise RefusedError(
-            f"{path}: pinning {version[:12]} would make the stack config invalid",
+            f"{path}: pinning {(version or 'null')[:12]} would make the stack config invalid",
             details=[str(i) for i in error.issues],
         ) from None
     restore(path, updated)

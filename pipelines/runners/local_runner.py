@@ -72,7 +72,7 @@ class LocalStackRunner:
         desired = self._desired()
         config = load_stack_file(self.project_dir / "stacks" / f"Pulumi.{self.stack}.yaml")
         for name, service in sorted(config.services.items()):
-            if service.runtime != "sagemaker":
+            if service.runtime != "sagemaker" or service.model_version is None:
                 continue
             if self._serving_version(name) == service.model_version:
                 continue

@@ -97,3 +97,17 @@ def test_refusals_exit_1_and_write_nothing(
 
 def test_a_missing_stack_file_is_bad_input(project: Path) -> None:
     assert _add("svc", "--stack", "qa") == 2
+
+
+def test_a_new_service_needs_no_model_yet(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --model-version the entry pins nothing: registry and training now, endpoint at the first promotion."""
+    path = project / "stacks" / "Pulumi.prod.yaml"
+    assert main(["service", "add", "churn-score", "--stack", "prod", "--json"]) == 0
+    assert "      modelVersion: null" in path.read_text(encoding="utf-8")
+    assert load_stack_file(path).service("churn-score").model_version is None
+    report = json.loads(capsys.readouterr().out)
+    added_types = {item["type"] for item in report["diff"]["added"]}
+    assert "aws:sagemaker/modelPackageGroup:ModelPackageGroup" in added_types
+    assert "aws:sagemaker/pipeline:Pipeline" in added_types
+    assert "aws:sagemaker/endpoint:Endpoint" not in added_types
+    assert main(["policy", "--stack", "prod"]) == 0, "an unpinned service breaks no policy rule"

@@ -51,6 +51,12 @@ def test_prod_webhook_secret_is_masked_offline(repo: Path) -> None:
     assert config.alert_webhook_url == "[secret]"
 
 
+def test_a_service_may_wait_for_its_first_model(repo: Path, tmp_path: Path) -> None:
+    document = _load_yaml(repo / "stacks" / "Pulumi.local.yaml")
+    _set(["modelVersion"], None)(document)
+    assert load_stack_file(_write(tmp_path, "local", document)).services["adult-income"].model_version is None
+
+
 def test_config_is_frozen(repo: Path) -> None:
     config = load_stack_file(repo / "stacks" / "Pulumi.local.yaml")
     with pytest.raises(ValueError, match="frozen"):
@@ -93,13 +99,6 @@ def _rename_service(new_name: str) -> Mutation:
 def _top(key: str, value: Any) -> Mutation:
     def mutate(doc: Any) -> None:
         doc["config"][key] = value
-
-    return mutate
-
-
-def _drop(key: str) -> Mutation:
-    def mutate(doc: Any) -> None:
-        del _svc(doc)[key]
 
     return mutate
 
@@ -179,7 +178,14 @@ BAD_CASES: list[tuple[str, str, Mutation, str, str, str]] = [
         '"v1"',
         "[0-9a-f]{64}",
     ),
-    ("missing-model-version", "local", _drop("modelVersion"), f"{SVC}.modelVersion", "null", "required key"),
+    (
+        "model-version-as-number",
+        "local",
+        _set(["modelVersion"], 42),
+        f"{SVC}.modelVersion",
+        "42",
+        "valid string",
+    ),
     (
         "service-name-not-dns-safe",
         "local",
