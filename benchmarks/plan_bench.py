@@ -27,8 +27,6 @@ sys.path.insert(0, str(REPO))
 
 def _stock_mock_run(stack: str) -> int:
     """Run infra/__main__.py under the SDK's stock MockMonitor; return the resource count."""
-    import runpy
-
     import pulumi
     from pulumi.runtime import settings
     from pulumi.runtime.config import set_all_config
@@ -54,8 +52,9 @@ def _stock_mock_run(stack: str) -> int:
     set_all_config(values, secret_keys)
     monitor = MockMonitor(EchoMocks())
     pulumi.runtime.set_mocks(monitor.mocks, project="modelrail", stack=stack, preview=True, monitor=monitor)
-    program = str(REPO / "infra" / "__main__.py")
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__") and None))
+    from pipelines.plan.engine import _run_file
+
+    _sync_await(run_pulumi_func(lambda: _run_file(REPO / "infra" / "__main__.py")))
     return len(monitor.resources) + 1  # the root stack is not kept by the stock monitor
 
 

@@ -63,7 +63,7 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(report_json.read_text())
     steps = report["steps"]
-    versions = {}
+    versions: dict[str, list[tuple[str, str]]] = {}
     for step in steps:
         assert set(step) == {"action", "service", "version", "stack", "outcome", "reason"}
         assert step["outcome"] in {"registered", "passed", "refused", "approved", "promoted", "rolled_back"}

@@ -24,7 +24,7 @@ def plan() -> dict[str, Any]:
 
 
 def _step(plan: dict[str, Any], urn_suffix: str) -> dict[str, Any]:
-    matches = [step for step in plan["steps"] if step["urn"].endswith(urn_suffix)]
+    matches: list[dict[str, Any]] = [step for step in plan["steps"] if step["urn"].endswith(urn_suffix)]
     assert len(matches) == 1, [step["urn"] for step in plan["steps"]]
     return matches[0]
 

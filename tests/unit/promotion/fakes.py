@@ -128,6 +128,7 @@ class FakeRunner:
             self.endpoint.status = "Failed"
             self.endpoint.failure_reason = "ResourceLimitExceeded: no ml.m5.large capacity"
             return {}
+        assert target is not None, "the controller pins a version before it updates"
         self.endpoint.serving = target
         return {"endpoint": "dev-adult-income"}
 

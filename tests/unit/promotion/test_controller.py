@@ -12,7 +12,7 @@ from pipelines.promotion.lock import PromotionLock
 from tests.unit.promotion.fakes import V1, V2, V3, World, config_name, make_world
 
 
-def _pinned(world: World) -> str:
+def _pinned(world: World) -> str | None:
     from pipelines.promotion.stackfile import pinned_version
 
     return pinned_version(world.stack_path, "adult-income")

@@ -26,9 +26,7 @@ def test_concurrent_lookups_are_served_one_at_a_time(monkeypatch: pytest.MonkeyP
         with guard:
             inside -= 1
 
-    import pipelines.serving.transformers as module
-
-    monkeypatch.setattr(module.time, "sleep", counting_sleep)
+    monkeypatch.setattr("pipelines.serving.transformers.time.sleep", counting_sleep)
     threads = [threading.Thread(target=step.transform, args=(np.zeros((1, 3)),)) for _ in range(4)]
     for thread in threads:
         thread.start()
