@@ -31,6 +31,16 @@ def _ours(state: Path) -> list[str]:
     return found
 
 
+def _tracked_changes(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     tracked_before = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
