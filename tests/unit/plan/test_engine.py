@@ -7,6 +7,9 @@ changes the ``RegisterResource`` request shape, they fail here, loudly, before a
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +133,16 @@ def test_a_plan_runs_in_a_worker_thread_too(plan: dict[str, Any]) -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         threaded = pool.submit(build_plan, "prod", program=SAMPLE).result()
     assert dumps(threaded) == dumps(plan)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux unshare")
+def test_the_cli_plan_is_byte_identical_without_a_network(repo: Path) -> None:
+    """`unshare -rn` leaves the process no network at all: the plan must not need one."""
+    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"user namespaces are not available here: {probe.stderr.decode().strip()}")
+    command = ["unshare", "-rn", sys.executable, "-m", "pipelines.cli", "plan", "--stack", "prod", "--json"]
+    first = subprocess.run(command, cwd=repo, capture_output=True, check=True, timeout=120).stdout
+    second = subprocess.run(command, cwd=repo, capture_output=True, check=True, timeout=120).stdout
+    assert first == second
+    assert json.loads(first)["changeSummary"]["create"] > 50

@@ -253,3 +253,28 @@ def test_an_unexpected_error_after_the_pin_reverts_the_stack_file(world: World) 
     assert entry["action"] == "promote:failed"
     assert entry["reason"] == "ConnectionError: backend unreachable"
     assert not unfinished(world.controller.journal_dir)
+
+
+def test_of_two_concurrent_promotions_of_one_service_exactly_one_proceeds(world: World) -> None:
+    import threading
+
+    world.runner.update_seconds = 0.5
+    results: dict[str, str] = {}
+    start = threading.Barrier(2)
+
+    def promote(version: str) -> None:
+        start.wait()
+        try:
+            results[version] = world.controller.promote("adult-income", version, "carol@example.com").outcome
+        except LockedError:
+            results[version] = "locked"
+
+    threads = [threading.Thread(target=promote, args=(version,)) for version in (V2, V3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == ["locked", "promoted"]
+    winner = next(version for version, outcome in results.items() if outcome == "promoted")
+    assert _pinned(world) == winner
+    assert _actions(world) == ["promote:promoted"]
