@@ -74,36 +74,34 @@ def _cdf_gap_sweep(reference_sorted: FloatArray, current_sorted: FloatArray) -> 
     The stable sort of the concatenation is a linear merge of two sorted runs (timsort). At the
     k-th merged value, after r reference values, the gap between the empirical CDFs is
     ``|r/n_ref − (k−r)/n_cur| = |r·(n_ref+n_cur) − k·n_ref| / (n_ref·n_cur)``; the numerator is
-    an integer, held exactly in float64, so the sweep divides once at the end. Inside a run of equal
-    values the step to the next value is 0, so only a run's last element (where the gap is the
-    right-continuous CDF gap at that value) counts: that is what KS (the largest gap) and
+    an integer, computed exactly in int64, so the sweep divides once at the end. Inside a run of
+    equal values the step to the next value is 0, so only a run's last element (where the gap is
+    the right-continuous CDF gap at that value) counts: that is what KS (the largest gap) and
     Wasserstein (the gap integrated over the steps) both use. Chunks keep the temporaries small.
+
+    The integral is a numpy sum of products rather than ``np.dot``: BLAS would split a long dot
+    product over its own threads, which spin on the cores the column workers need, and would
+    make the last digits depend on the BLAS thread count.
     """
     n_ref = reference_sorted.shape[0]
     n_cur = current_sorted.shape[0]
     total = n_ref + n_cur
     both = np.concatenate([reference_sorted, current_sorted])
     order = np.argsort(both, kind="stable")
-    from_reference = order < n_ref
+    refs_so_far = np.cumsum(order < n_ref, dtype=np.int64)
     merged = both[order]
     del order, both
     largest_gap = 0.0
     area = 0.0
-    refs_before = 0.0
     for start in range(0, total - 1, SWEEP_CHUNK):
         stop = min(start + SWEEP_CHUNK, total - 1)
-        # Counts stay below 2**53, so float64 holds them, and the numerators, exactly.
-        gaps = np.cumsum(from_reference[start:stop], dtype=np.float64)
-        gaps += refs_before
-        refs_before = float(gaps[-1])
-        gaps *= total
-        gaps -= np.arange(start + 1, stop + 1, dtype=np.float64) * n_ref
-        np.abs(gaps, out=gaps)
+        numerators = refs_so_far[start:stop] * total
+        numerators -= np.arange(start + 1, stop + 1, dtype=np.int64) * n_ref
+        np.abs(numerators, out=numerators)
+        gaps = numerators.astype(np.float64)
         steps = np.diff(merged[start : stop + 1])
-        area += float(np.dot(gaps, steps))
-        run_ends = steps > 0
-        if run_ends.any():
-            largest_gap = max(largest_gap, float(gaps[run_ends].max()))
+        largest_gap = max(largest_gap, float(np.max(gaps, where=steps > 0, initial=0.0)))
+        area += float(np.multiply(gaps, steps, out=gaps).sum())
     scale = float(n_ref) * float(n_cur)
     return largest_gap / scale, area / scale
 
