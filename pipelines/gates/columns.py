@@ -36,8 +36,8 @@ class ColumnValues:
 def prepare(series: pl.Series) -> ColumnValues:
     """Sort a numeric column's finite values, or count a categorical column's categories.
 
-    The sort is polars' (about three times numpy's speed on a million floats); the sorted values
-    reach numpy without a copy.
+    The sort is polars' (about twice numpy's speed on a million floats), single-threaded because
+    the callers already run one column per core; the sorted values reach numpy without a copy.
     """
     kind = column_kind(series.dtype)
     common: dict[str, Any] = {
@@ -50,7 +50,7 @@ def prepare(series: pl.Series) -> ColumnValues:
         values = numeric_values(series).drop_nulls()
         if not values.is_finite().all():
             values = values.filter(values.is_finite())
-        ordered = values.sort().to_numpy()
+        ordered = values.sort(multithreaded=False).to_numpy()
         return ColumnValues(**common, missing=series.len() - ordered.size, sorted=ordered)
     counts = category_counts(series)
     return ColumnValues(**common, missing=series.null_count(), counts=counts)
