@@ -30,9 +30,10 @@ GATEKEEPER = "ci@modelrail.dev"
 """The CI identity that runs the gates and the promotions."""
 POLICIES = Path(__file__).with_name("policies")
 HYPERPARAMETERS = {"max_iter": 100}
-SLOW_LOOKUP_MS = 80.0
-"""v3's online lookup: 80 ms on one shared connection. Two concurrent requests wait at most one
-lookup; the canary's share of live traffic (12.5 requests/s) is more than the ~11/s it can do."""
+SLOW_LOOKUP_MS = 90.0
+"""v3's online lookup: 90 ms on one shared connection. One request at a time (the offline latency
+gate) is within budget; the canary's share of live traffic (12.5 requests/s) is more than the
+~10/s the connection can serve, so requests queue and the p99 goes far past the 400 ms guardrail."""
 REPLAY_RPS = 25.0
 LABEL_DELAY_SECONDS = 2.0
 
