@@ -88,23 +88,25 @@ class CatalogLineage:
 
 
 class BucketCopy:
-    """The audit log's copy in the artifact bucket (versioned, KMS-encrypted)."""
+    """The audit log's copy in the artifact bucket (versioned, KMS-encrypted), written through the
+    registry so the embedded AWS can restore it like every other object."""
 
-    def __init__(self, s3: Any, bucket: str, key: str) -> None:
-        self.s3, self.bucket, self.key = s3, bucket, key
+    def __init__(self, registry: SageMakerRegistry, key: str) -> None:
+        self.registry, self.key = registry, key
 
     def upload(self, text: bytes) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=text, ContentType="application/x-ndjson")
+        self.registry.put_bytes(self.key, text, "application/x-ndjson")
 
     def download(self) -> bytes | None:
         from botocore.exceptions import ClientError
 
         try:
-            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+            response = self.registry.s3.get_object(Bucket=self.registry.bucket, Key=self.key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
+        body: bytes = response["Body"].read()
         return body
 
 
@@ -129,7 +131,7 @@ class StackRecords:
         return AuditLog(
             state_dir() / "audit",
             self.stack,
-            remote=BucketCopy(registry.s3, registry.bucket, audit_key(self.stack)),
+            remote=BucketCopy(registry, audit_key(self.stack)),
         )
 
     def status(self) -> list[dict[str, Any]]:
@@ -175,9 +177,7 @@ def register_version(stack: str, service: str, package: Path, actor: str) -> tup
     event = None
     if registration.created:
         event = record_registration(registry, registration, registration.manifest, actor)
-        audit = AuditLog(
-            state_dir() / "audit", stack, remote=BucketCopy(registry.s3, registry.bucket, audit_key(stack))
-        )
+        audit = AuditLog(state_dir() / "audit", stack, remote=BucketCopy(registry, audit_key(stack)))
         audit.append(
             "register",
             actor=actor,
@@ -198,9 +198,7 @@ def build_controller(stack: str, *, progress: Progress | None = None) -> Control
     root, state, path = project_root(), state_dir(), stack_path(stack)
     config = load_stack_file(path)
     registry = registry_for_stack(stack)
-    audit = AuditLog(
-        state / "audit", stack, remote=BucketCopy(registry.s3, registry.bucket, audit_key(stack))
-    )
+    audit = AuditLog(state / "audit", stack, remote=BucketCopy(registry, audit_key(stack)))
     common: dict[str, Any] = {
         "stack": stack,
         "stack_path": path,

@@ -194,6 +194,11 @@ class SageMakerRegistry:
         if self.journal is not None:
             self.journal.object_written(self.bucket, key, data)
 
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
+        """Upload ``data`` under ``key`` with its checksum (journaled like every write); returns its S3 URI."""
+        self._put_object(key, data, content_type=content_type)
+        return self._uri(key)
+
     def put_file(self, key: str, path: Path) -> str:
         """Upload a file under ``key`` (the lineage catalog's mirror); returns its S3 URI."""
         self._put_object(key, path.read_bytes(), content_type="application/octet-stream")
