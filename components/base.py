@@ -90,3 +90,27 @@ def render_json(document: Any) -> str:
 def child(parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
     """Options for a child resource: parented to its component, plus any extra options."""
     return pulumi.ResourceOptions(parent=parent, **options)
+
+
+def sagemaker_role(
+    name: str,
+    parent: pulumi.Resource,
+    *,
+    description: str,
+    account_id: str | pulumi.Output[str],
+    tags: Mapping[str, str],
+) -> Any:
+    """An IAM role SageMaker may assume in this account; each component attaches its own least-privilege policy."""
+    import pulumi_aws as aws
+
+    from components import iam
+
+    return aws.iam.Role(
+        name,
+        description=description,
+        assume_role_policy=pulumi.Output.from_input(account_id).apply(
+            lambda account: render_json(iam.assume_role_policy("sagemaker.amazonaws.com", account))
+        ),
+        tags=dict(tags),
+        opts=child(parent),
+    )

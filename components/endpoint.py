@@ -28,7 +28,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from components import iam
-from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from infra import naming
 
 SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
@@ -380,14 +380,12 @@ class ModelEndpoint(pulumi.ComponentResource):
         model_prefix = f"models/{valid.service}/"
         capture_prefix = f"data-capture/{valid.service}/"
 
-        self.role = aws.iam.Role(
+        self.role = sagemaker_role(
             f"{name}-role",
+            self,
             description=f"modelrail {valid.environment}: serves {valid.service}",
-            assume_role_policy=pulumi.Output.from_input(valid.account_id).apply(
-                lambda account: render_json(iam.assume_role_policy("sagemaker.amazonaws.com", account))
-            ),
+            account_id=valid.account_id,
             tags=valid.tags,
-            opts=child(self),
         )
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",

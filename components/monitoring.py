@@ -15,7 +15,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from components import iam
-from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from components.endpoint import EndpointMetrics, MetricSpec
 from infra import naming
 
@@ -250,14 +250,12 @@ class ServiceMonitor(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        self.role = aws.iam.Role(
+        self.role = sagemaker_role(
             f"{name}-role",
+            self,
             description=f"modelrail {valid.environment}: monitors data quality of {valid.service}",
-            assume_role_policy=pulumi.Output.from_input(valid.account_id).apply(
-                lambda account: render_json(iam.assume_role_policy("sagemaker.amazonaws.com", account))
-            ),
+            account_id=valid.account_id,
             tags=valid.tags,
-            opts=child(self),
         )
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",

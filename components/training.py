@@ -9,7 +9,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from components import iam
-from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from components.pipeline_definition import Compute, train_evaluate_register
 
 SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
@@ -66,14 +66,12 @@ class Training(pulumi.ComponentResource):
         super().__init__("modelrail:training:Training", name, None, opts)
         data, output = data_prefix(valid.service), output_prefix(valid.service)
 
-        self.role = aws.iam.Role(
+        self.role = sagemaker_role(
             f"{name}-role",
+            self,
             description=f"modelrail {valid.environment}: trains and registers {valid.service}",
-            assume_role_policy=pulumi.Output.from_input(valid.account_id).apply(
-                lambda account: render_json(iam.assume_role_policy("sagemaker.amazonaws.com", account))
-            ),
+            account_id=valid.account_id,
             tags=valid.tags,
-            opts=child(self),
         )
         policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
