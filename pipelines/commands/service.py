@@ -131,11 +131,10 @@ def add(
     Exit 0 written, 1 refused (duplicate or invalid name, or the result would be invalid;
     nothing written), 2 unreadable stack file.
     """
-    from infra.config import StackConfigError, parse_stack_text
     from pipelines.commands.plan import plan_or_error
     from pipelines.paths import project_root, stack_path
     from pipelines.plan import build_plan, diff_plans
-    from pipelines.promotion.stackfile import restore
+    from pipelines.promotion.stackfile import check_valid, restore
 
     path = stack_path(stack)
     if not path.is_file():
@@ -144,13 +143,7 @@ def add(
         model_version=model_version, instance_type=instance_type, instances=instances, strategy=strategy
     )
     updated = render_with_service(path, name, entry)
-    try:
-        parse_stack_text(updated, path)
-    except StackConfigError as error:
-        raise RefusedError(
-            f"{path}: adding {name!r} would make the stack config invalid; nothing written",
-            details=[str(issue) for issue in error.issues],
-        ) from None
+    check_valid(updated, path, f"adding {name!r}")
 
     before = plan_or_error(stack)
     root = project_root()

@@ -91,15 +91,20 @@ def write_pin(path: Path, service: str, version: str | None) -> str:
     """
     previous = path.read_text(encoding="utf-8")
     updated = render_pin(path, service, version)
-    try:
-        parse_stack_text(updated, path)
-    except StackConfigError as error:
-        raise RefusedError(
-            f"{path}: pinning {(version or 'null')[:12]} would make the stack config invalid",
-            details=[str(i) for i in error.issues],
-        ) from None
+    check_valid(updated, path, f"pinning {(version or 'null')[:12]}")
     restore(path, updated)
     return previous
+
+
+def check_valid(text: str, path: Path, change: str) -> None:
+    """Refuse an edit whose result the schema rejects, before anything is written."""
+    try:
+        parse_stack_text(text, path)
+    except StackConfigError as error:
+        raise RefusedError(
+            f"{path}: {change} would make the stack config invalid; nothing written",
+            details=[str(issue) for issue in error.issues],
+        ) from None
 
 
 def restore(path: Path, text: str) -> None:
