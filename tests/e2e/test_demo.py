@@ -42,13 +42,7 @@ def _tracked_changes(repo: Path) -> str:
 
 
 def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
-    tracked_before = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    tracked_before = _tracked_changes(repo)
     report_json = tmp_path / "demo.json"
     state = tmp_path / "workspace"
     result = subprocess.run(
@@ -96,11 +90,6 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     assert (tmp_path / "report" / "canary.png").stat().st_size > 10_000
 
     assert _ours(state) == [], "the demo stops every process it starts"
-    tracked_after = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert tracked_after == tracked_before, "a demo run leaves the repository's tracked files untouched"
+    assert _tracked_changes(repo) == tracked_before, (
+        "a demo run leaves the repository's tracked files untouched"
+    )
