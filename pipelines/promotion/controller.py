@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from infra.config import StackConfig, load_stack_file
+from infra.config import Service, StackConfig, load_stack_file
 from pipelines.errors import ModelrailError, RefusedError, RolledBackError
 from pipelines.metrics.source import MetricsSource
 from pipelines.promotion import stackfile
@@ -114,6 +114,13 @@ class Controller:
     def config(self) -> StackConfig:
         return load_stack_file(self.stack_path)
 
+    def service_config(self, service: str) -> Service:
+        """The service's stack config, or a refusal that lists the services the stack has."""
+        try:
+            return self.config().service(service)
+        except KeyError as error:
+            raise RefusedError(f"{self.stack_path}: {error.args[0]}") from None
+
     # ----------------------------------------------------------------- promotion
 
     def promote(
@@ -125,8 +132,8 @@ class Controller:
         confirm: Callable[[Preview], bool] | None = None,
     ) -> Outcome:
         """Promote ``version`` of ``service`` on this stack; refuse, roll back or record it."""
+        self.service_config(service)
         config = self.config()
-        config.service(service)
         info = self.registry.get_version(service, version)
         previous = stackfile.pinned_version(self.stack_path, service) or ""
         if previous == info.sha:
@@ -137,7 +144,7 @@ class Controller:
 
     def rollback(self, service: str, actor: str, *, to: str | None = None) -> Outcome:
         """Return the service to the last version that was stable on this stack (or ``to``)."""
-        self.config().service(service)
+        self.service_config(service)
         current = stackfile.pinned_version(self.stack_path, service) or ""
         target = to or self.last_stable(service, excluding=current)
         if target is None:
@@ -296,7 +303,7 @@ class Controller:
 
     def _bake(self, service: str, update: Future[dict[str, Any]], outcome: Outcome) -> str:
         """Canary analysis while the update bakes; on a breach, trip the alarm. Returns the breach reason."""
-        config = self.config().service(service)
+        config = self.service_config(service)
         if self.metrics is None or config.deployment.strategy == "all_at_once":
             return ""
         from pipelines.canary.analysis import CanaryAnalysis

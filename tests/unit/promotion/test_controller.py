@@ -278,3 +278,15 @@ def test_of_two_concurrent_promotions_of_one_service_exactly_one_proceeds(world:
     winner = next(version for version, outcome in results.items() if outcome == "promoted")
     assert _pinned(world) == winner
     assert _actions(world) == ["promote:promoted"]
+
+
+def test_an_unknown_service_is_refused_naming_the_services_there_are(world: World) -> None:
+    before = world.stack_path.read_text()
+    with pytest.raises(
+        RefusedError, match=r"no service 'adult-incme' in stack 'dev' \(services: adult-income\)"
+    ):
+        world.controller.promote("adult-incme", V2, "carol@example.com")
+    with pytest.raises(RefusedError, match="no service 'adult-incme'"):
+        world.controller.rollback("adult-incme", "carol@example.com")
+    assert world.stack_path.read_text() == before
+    assert _actions(world) == []
