@@ -7,7 +7,6 @@ changes (the gates ran again with another outcome), the approval no longer match
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,9 +16,10 @@ from typing import Any
 
 
 def digest(report: dict[str, Any]) -> str:
-    """The sha256 of a report's canonical JSON: the identity of a piece of evidence."""
-    canonical = json.dumps(report, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """The identity of a piece of evidence: the gate report's own canonical digest."""
+    from pipelines.gates.report import canonical_digest
+
+    return canonical_digest(report)
 
 
 @dataclass(frozen=True)
