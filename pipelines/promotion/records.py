@@ -26,9 +26,12 @@ def status(
     open_journals = {
         journal.header["service"]: journal for journal in unfinished(state_dir / "journal" / stack)
     }
+    entries = list(audit.entries())
     rows = []
     for service, version in sorted(pinned.items()):
-        stable = [e["version"] for e in history(audit, service) if e["action"] in SERVING_ACTIONS]
+        stable = [
+            e["version"] for e in entries if e.get("service") == service and e["action"] in SERVING_ACTIONS
+        ]
         previous = next((v for v in reversed(stable) if v != version), None)
         lock = locks.get(service)
         journal = open_journals.get(service)

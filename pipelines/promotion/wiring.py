@@ -78,7 +78,7 @@ class CatalogLineage:
                 {**body, "stage": "production"},
                 registry=self.registry,
             )
-        elif kind == "promote:rolled_back":
+        elif kind == "promote:rolled_back" and payload.get("previous"):
             # The canary rolled back: the previous version serves again.
             record_event(
                 "rollback", service, str(payload["previous"]), stack, actor, body, registry=self.registry
@@ -149,21 +149,18 @@ def changelog_markdown(service: str) -> str:
     logs = [AuditLog(state_dir() / "audit", stack) for stack in STACK_NAMES]
     present = [log for log in logs if log.path.exists()]
     details: dict[str, dict[str, str]] = {}
-    try:
-        from pipelines.lineage.record import open_catalog
+    from pipelines.lineage.record import open_catalog
 
-        catalog = open_catalog()
-        for log in present:
-            for entry in log.entries():
-                version = str(entry.get("version", ""))
-                if version and version not in details and entry.get("service") == service:
-                    try:
-                        model = catalog.model(version)
-                    except ModelrailError:  # a version the catalog does not know stays undetailed
-                        continue
-                    details[version] = {"dataset_fingerprint": str(model.get("dataset_fingerprint", ""))}
-    except ImportError:
-        pass
+    catalog = open_catalog()
+    for log in present:
+        for entry in log.entries():
+            version = str(entry.get("version", ""))
+            if version and version not in details and entry.get("service") == service:
+                try:
+                    model = catalog.model(version)
+                except ModelrailError:  # a version the catalog does not know stays undetailed
+                    continue
+                details[version] = {"dataset_fingerprint": str(model.get("dataset_fingerprint", ""))}
     return changelog(service, present, details)
 
 
