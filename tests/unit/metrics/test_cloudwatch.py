@@ -119,6 +119,7 @@ def test_an_accuracy_breach_publishes_live_accuracy_then_sets_the_alarm(
     CloudWatchMetricsSource(client, "prod").breach(
         "adult-income", "live-accuracy", 0.71, "canary accuracy 71% < 80%"
     )
+    stubber.assert_no_pending_responses()  # both calls made, with exactly these parameters
 
 
 def test_a_latency_breach_only_sets_its_alarm(cloudwatch: tuple[Any, Stubber]) -> None:
@@ -133,6 +134,7 @@ def test_a_latency_breach_only_sets_its_alarm(cloudwatch: tuple[Any, Stubber]) -
         },
     )
     CloudWatchMetricsSource(client, "prod").breach("adult-income", "p99-latency", 900.0, "slow")
+    stubber.assert_no_pending_responses()  # the alarm was set, and nothing was published
 
 
 def test_an_unknown_guardrail_is_refused_before_any_call(cloudwatch: tuple[Any, Stubber]) -> None:
