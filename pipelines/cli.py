@@ -15,6 +15,7 @@ from types import FrameType
 import typer
 from rich.markup import escape
 
+from infra.config import StackConfigError, StackFileUnreadableError
 from pipelines.commands import config as config_commands
 from pipelines.commands import demo as demo_commands
 from pipelines.commands import embedded as embedded_commands
@@ -30,7 +31,7 @@ from pipelines.commands import sandbox as sandbox_commands
 from pipelines.commands import service as service_commands
 from pipelines.commands import train as train_commands
 from pipelines.console import emit_json, err_console
-from pipelines.errors import ExitCode, InterruptedByUserError, ModelrailError
+from pipelines.errors import BadInputError, ExitCode, InterruptedByUserError, ModelrailError, RefusedError
 
 app = typer.Typer(
     name="modelrail",
@@ -60,6 +61,15 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise InterruptedByUserError("interrupted by Ctrl-C")
 
 
+def _stack_file_error(error: StackFileUnreadableError | StackConfigError) -> ModelrailError:
+    """Stack-file problems from any command: unreadable is bad input (2), invalid is refused (1)."""
+    if isinstance(error, StackFileUnreadableError):
+        return BadInputError(str(error))
+    return RefusedError(
+        f"{error.source}: the stack config is invalid", details=[str(issue) for issue in error.issues]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; ``ModelrailError`` becomes a clean message."""
     args = sys.argv[1:] if argv is None else argv
@@ -67,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _interrupt)
     try:
-        app(args=args, prog_name="modelrail")
+        try:
+            app(args=args, prog_name="modelrail")
+        except (StackFileUnreadableError, StackConfigError) as error:
+            raise _stack_file_error(error) from error
     except ModelrailError as error:
         if "--json" in args:
             emit_json(error.to_json())

@@ -9,22 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.console import console, dumps, emit_json
-from pipelines.errors import BadInputError, ExitCode, RefusedError
-
-
-def plan_or_error(stack: str) -> dict[str, Any]:
-    """``build_plan`` with config problems turned into the CLI's typed errors."""
-    from infra.config import StackConfigError, StackFileUnreadableError
-    from pipelines.plan import build_plan
-
-    try:
-        return build_plan(stack)
-    except StackFileUnreadableError as error:
-        raise BadInputError(str(error)) from None
-    except StackConfigError as error:
-        raise RefusedError(
-            f"{error.source}: the stack config is invalid", details=[str(i) for i in error.issues]
-        ) from None
+from pipelines.errors import BadInputError, ExitCode
 
 
 def load_plan_file(path: Path) -> dict[str, Any]:
@@ -58,11 +43,11 @@ def plan(
     Exit 0 (with --diff-against: no change), 1 invalid stack config, 2 unreadable file,
     3 changes found by --diff-against.
     """
-    from pipelines.plan import diff_plans
+    from pipelines.plan import build_plan, diff_plans
     from pipelines.plan.render import render_diff, render_tree
 
     baseline = load_plan_file(diff_against) if diff_against is not None else None
-    desired = plan_or_error(stack)
+    desired = build_plan(stack)
     if out is not None:
         out.write_text(dumps(desired), encoding="utf-8")
     if baseline is None:

@@ -47,9 +47,9 @@ def policy(
     Exit 0 no mandatory violation, 1 a mandatory violation (or an invalid stack config),
     2 unreadable stack file.
     """
-    from pipelines.commands.plan import plan_or_error
+    from pipelines.plan import build_plan
 
-    report = policy_report(stack, plan_or_error(stack))
+    report = policy_report(stack, build_plan(stack))
     if as_json:
         emit_json(report)
     else:

@@ -131,7 +131,6 @@ def add(
     Exit 0 written, 1 refused (duplicate or invalid name, or the result would be invalid;
     nothing written), 2 unreadable stack file.
     """
-    from pipelines.commands.plan import plan_or_error
     from pipelines.paths import project_root, stack_path
     from pipelines.plan import build_plan, diff_plans
     from pipelines.promotion.stackfile import check_valid, restore
@@ -145,7 +144,7 @@ def add(
     updated = render_with_service(path, name, entry)
     check_valid(updated, path, f"adding {name!r}")
 
-    before = plan_or_error(stack)
+    before = build_plan(stack)
     root = project_root()
     with tempfile.TemporaryDirectory(prefix="modelrail-service-add-") as scratch:
         candidate = Path(scratch) / "stacks" / path.name

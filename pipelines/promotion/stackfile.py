@@ -16,11 +16,10 @@ from typing import Any
 from infra.config import (
     SERVICES_KEY,
     StackConfigError,
-    StackFileUnreadableError,
     load_stack_file,
     parse_stack_text,
 )
-from pipelines.errors import BadInputError, RefusedError
+from pipelines.errors import RefusedError
 
 
 def round_trip_yaml(text: str) -> Any:
@@ -56,17 +55,9 @@ def _mapping_indent(text: str) -> int:
 def pinned_version(path: Path, service: str) -> str | None:
     """The version a stack file pins for a service (validated); None before the first promotion."""
     try:
-        config = load_stack_file(path)
-    except StackFileUnreadableError as error:
-        raise BadInputError(str(error)) from None
-    except StackConfigError as error:
-        raise RefusedError(
-            f"{path}: the stack config is invalid", details=[str(i) for i in error.issues]
-        ) from None
-    try:
-        return config.service(service).model_version
+        return load_stack_file(path).service(service).model_version
     except KeyError as error:
-        raise RefusedError(str(error.args[0])) from None
+        raise RefusedError(f"{path}: {error.args[0]}") from None
 
 
 def render_pin(path: Path, service: str, version: str | None) -> str:

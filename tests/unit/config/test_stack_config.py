@@ -404,3 +404,22 @@ def test_readme_config_reference_is_generated_from_the_schema(repo: Path) -> Non
     readme = (repo / "README.md").read_text()
     embedded = readme[readme.index(START) : readme.index(END) + len(END)]
     assert embedded == render_markdown(), "README's config reference is stale: run `make docs`"
+
+
+def test_every_command_reports_stack_file_problems_without_a_traceback(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODELRAIL_STATE_DIR", str(tmp_path / "state"))
+    assert main(["status", "--stack", "nope"]) == 2
+    assert "Pulumi.nope.yaml: cannot read the stack file" in capsys.readouterr().err
+
+    (tmp_path / "stacks").mkdir()
+    document = _load_yaml(repo / "stacks" / "Pulumi.local.yaml")
+    _set(["deployment", "canaryPercent"], 80)(document)
+    _write(tmp_path / "stacks", "local", document)
+    (tmp_path / "Pulumi.yaml").write_text((repo / "Pulumi.yaml").read_text())
+    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(tmp_path))
+    for command in (["status", "--stack", "local"], ["plan", "--stack", "local", "--json"]):
+        assert main(command) == 1
+        output = capsys.readouterr()
+        assert "canaryPercent = 80" in output.err + output.out
