@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipelines.console import console, dumps
+from pipelines.console import console, dumps, emit_json, err_console
 from pipelines.errors import ExitCode
 
 EXPECTED = {"v1": "promoted", "v2": "refused", "v3": "rolled_back"}
@@ -67,6 +67,9 @@ def demo(
     state_dir: Annotated[
         Path | None, typer.Option("--state-dir", help="The demo's workspace (default: .modelrail/demo).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON report on stdout (the timeline goes to stderr).")
+    ] = False,
 ) -> None:
     """Run the delivery demo: v1 promoted, v2 refused at a gate, v3 rolled back by its canary.
 
@@ -88,7 +91,8 @@ def demo(
 
     def say(message: str) -> None:
         elapsed = time.monotonic() - started
-        console.print(f"[dim]{int(elapsed // 60):02d}:{elapsed % 60:04.1f}[/] {message}", soft_wrap=True)
+        out = err_console if as_json else console
+        out.print(f"[dim]{int(elapsed // 60):02d}:{elapsed % 60:04.1f}[/] {message}", soft_wrap=True)
 
     import_skops()  # before the plan loads the Pulumi SDK, which makes this import slow
     project, state = _fresh_workspace(root, repo)
@@ -108,6 +112,8 @@ def demo(
     markdown = report.write(report_dir, story, entries, final)
     if json_report is not None:
         json_report.write_text(dumps(document), encoding="utf-8")
+    if as_json:
+        emit_json(document)
     say(f"report: {markdown}" + (f", {json_report}" if json_report else ""))
     names = {sha: name for name, sha in story.versions.items()}
     endings = {

@@ -57,6 +57,7 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
             str(tmp_path / "report"),
             "--state-dir",
             str(state),
+            "--json",
         ],
         cwd=repo,
         capture_output=True,
@@ -66,6 +67,7 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(report_json.read_text())
+    assert json.loads(result.stdout) == report, "--json prints the same report on stdout"
     steps = report["steps"]
     versions: dict[str, list[tuple[str, str]]] = {}
     for step in steps:
