@@ -8,15 +8,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from pipelines.console import console, dumps, emit_json, err_console
-from pipelines.errors import ExitCode
+from pipelines.errors import ExitCode, InterruptedByUserError
+
+if TYPE_CHECKING:
+    from pipelines.demo.scenario import Story, StoryBrokeError
+    from pipelines.promotion.audit import Verdict
 
 EXPECTED = {"v1": "promoted", "v2": "refused", "v3": "rolled_back"}
-"""How the story must end for each version; anything else fails the demo (exit 1)."""
+"""How the story must end for each version; anything else fails the demo (exit 1, ``story_holds: false``)."""
 
 
 @contextmanager
@@ -97,17 +102,30 @@ def demo(
     import_skops()  # before the plan loads the Pulumi SDK, which makes this import slow
     project, state = _fresh_workspace(root, repo)
     story = scenario.Story()
+    broken: StoryBrokeError | None = None
+    verdict: Verdict | None
     with _workspace_env(project, state):
-        data = demo_data.prepare(repo / "data" / "adult" / "adult.data", root / "data")
-        say(f"workspace {root}: embedded AWS and sandbox starting")
-        with embedded_session(state, stack=scenario.STACK), sandbox_session(state):
-            scenario.run(data, root / "work", story, say)
-            verdict = stack_records(scenario.STACK).audit_with_remote().verify()
-            entries = list(stack_records(scenario.STACK).audit.entries())
+        try:
+            data = demo_data.prepare(repo / "data" / "adult" / "adult.data", root / "data")
+            say(f"workspace {root}: embedded AWS and sandbox starting")
+            with embedded_session(state, stack=scenario.STACK), sandbox_session(state):
+                try:
+                    scenario.run(data, root / "work", story, say)
+                except InterruptedByUserError:
+                    raise
+                except Exception as error:
+                    broken = _as_broken(error, story, root)
+                verdict = stack_records(scenario.STACK).audit_with_remote().verify()
+                entries = list(stack_records(scenario.STACK).audit.entries())
+        except InterruptedByUserError:
+            raise
+        except Exception as error:  # the embedded AWS or the sandbox itself failed
+            broken = broken or _as_broken(error, story, root)
+            verdict, entries = None, []
         serving = {
             scenario.SERVICE: pinned_version(project / "stacks" / "Pulumi.local.yaml", scenario.SERVICE)
         }
-    final: dict[str, Any] = {"serving": serving, "audit_verified": verdict.ok}
+    final = judge(story, broken, verdict, serving)
     document = {"steps": [step.to_json() for step in story.steps], "final": final}
     markdown = report.write(report_dir, story, entries, final)
     if json_report is not None:
@@ -115,23 +133,84 @@ def demo(
     if as_json:
         emit_json(document)
     say(f"report: {markdown}" + (f", {json_report}" if json_report else ""))
+    elapsed = f"({time.monotonic() - started:.0f} s)"
+    if final["story_holds"]:
+        say(f"[green]serving v1, v2 refused, v3 rolled back, audit verified[/] {elapsed}")
+        return
+    broke = final["broken"]
+    say(f"[red]the story did not hold at {escape(broke['step'])}[/] {elapsed}")
+    out = err_console if as_json else console
+    out.print(escape(broke["reason"]), soft_wrap=True)
+    for detail in broke["details"]:
+        out.print(f"  - {escape(detail)}", soft_wrap=True)
+    raise typer.Exit(ExitCode.FAILED)
+
+
+def _as_broken(error: Exception, story: Story, root: Path) -> StoryBrokeError:
+    """Any failure inside the story as the step it broke; a bug's traceback goes to a file, not the screen."""
+    import traceback
+
+    from pipelines.demo.scenario import StoryBrokeError
+    from pipelines.errors import ModelrailError
+
+    if isinstance(error, StoryBrokeError):
+        return error
+    if isinstance(error, ModelrailError):
+        return StoryBrokeError(story.doing, f"{story.doing} failed: {error.message}", details=error.details)
+    log = root / "demo-error.txt"
+    log.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+    return StoryBrokeError(
+        story.doing,
+        f"{story.doing} failed unexpectedly: {type(error).__name__}: {error}",
+        details=[f"the traceback is in {log}"],
+    )
+
+
+def judge(story: Any, broken: Any, verdict: Any, serving: dict[str, str | None]) -> dict[str, Any]:
+    """The report's ``final`` block: what serves, whether the audit verifies, and whether the story held.
+
+    The story holds when every version ended as ``EXPECTED`` says, v1 is what the stack serves
+    and the audit log (local and bucket copy) verifies; otherwise ``broken`` names the first step
+    that went astray and why, with the numbers.
+    """
+    from pipelines.demo.scenario import SERVICE
+
     names = {sha: name for name, sha in story.versions.items()}
     endings = {
         names[step.version]: step.outcome
         for step in story.steps
-        if step.action in ("promote", "gates:candidate")
+        if step.action in ("promote", "gates:candidate") and step.version in names
     }
-    ok = (
-        all(endings.get(name) == outcome for name, outcome in EXPECTED.items())
-        and verdict.ok
-        and serving[scenario.SERVICE] == story.versions.get("v1")
-    )
-    style = "green" if ok else "red"
-    say(
-        f"[{style}]serving v1, v2 refused, v3 rolled back, audit verified: {ok}[/] ({time.monotonic() - started:.0f} s)"
-    )
-    if not ok:
-        raise typer.Exit(ExitCode.FAILED)
+    problem: dict[str, Any] | None = None
+    if broken is not None:
+        problem = {"step": broken.step, "reason": broken.message, "details": list(broken.details)}
+    elif any(endings.get(name) != outcome for name, outcome in EXPECTED.items()):
+        wrong = {name: endings.get(name, "not reached") for name in EXPECTED}
+        problem = {
+            "step": "the endings",
+            "reason": f"the versions ended as {wrong}, not as {EXPECTED}",
+            "details": [],
+        }
+    elif verdict is None or not verdict.ok:
+        problem = {
+            "step": "audit verify",
+            "reason": "the audit log did not verify against its head file and bucket copy",
+            "details": [] if verdict is None else list(verdict.problems),
+        }
+    elif serving.get(SERVICE) != story.versions.get("v1"):
+        problem = {
+            "step": "serving",
+            "reason": f"the local stack pins {serving.get(SERVICE)}, not v1 ({story.versions.get('v1')})",
+            "details": [],
+        }
+    final: dict[str, Any] = {
+        "serving": serving,
+        "audit_verified": bool(verdict is not None and verdict.ok),
+        "story_holds": problem is None,
+    }
+    if problem is not None:
+        final["broken"] = problem
+    return final
 
 
 def register(app: typer.Typer) -> None:

@@ -20,9 +20,15 @@ def write(directory: Path, story: Story, audit_entries: list[dict[str, Any]], fi
     lines = [
         "# modelrail demo",
         "",
-        f"Serving at the end: {', '.join(f'`{s}` {names.get(v, v[:12])}' for s, v in final['serving'].items())}. "
-        f"Audit log verified: **{final['audit_verified']}**.",
+        f"Serving at the end: {', '.join(f'`{s}` {_version(names, v)}' for s, v in final['serving'].items())}. "
+        f"Audit log verified: **{final['audit_verified']}**. Story held: **{final['story_holds']}**.",
         "",
+    ]
+    if not final["story_holds"]:
+        broken = final["broken"]
+        lines += [f"**The story broke at {broken['step']}:** {broken['reason']}", ""]
+        lines += [f"- {detail}" for detail in broken["details"]] + [""]
+    lines += [
         "## Timeline",
         "",
         "| step | version | outcome | reason |",
@@ -79,6 +85,12 @@ def write(directory: Path, story: Story, audit_entries: list[dict[str, Any]], fi
     path = directory / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _version(names: dict[str, str], version: str | None) -> str:
+    if version is None:
+        return "nothing"
+    return names.get(version, version[:12])
 
 
 def plot_canary(decisions: list[dict[str, Any]], path: Path) -> bool:

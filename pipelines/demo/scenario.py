@@ -15,10 +15,13 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.demo.data import DemoData
-from pipelines.errors import RolledBackError
+from pipelines.errors import RefusedError, RolledBackError
+
+if TYPE_CHECKING:
+    from pipelines.gates.report import GateReport
 
 SERVICE = "adult-income"
 STACK = "local"
@@ -74,6 +77,33 @@ class Story:
     """The canary analysis of v3's rollout, one decision per interval."""
     previews: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, Any] = field(default_factory=dict)
+    doing: str = "preparing the workspace"
+    """The step under way, e.g. ``v3: promote``: what a failure is reported against."""
+
+
+class StoryBrokeError(RefusedError):
+    """The story did not go as told: a version refused that should pass, a canary that did not trip.
+
+    ``step`` names where it happened (``v1: gates:candidate``); the message is the paragraph the
+    user reads, with the check and its numbers.
+    """
+
+    def __init__(self, step: str, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.step = step
+
+
+def failed_checks(report: GateReport, limit: int = 5) -> list[str]:
+    """The failing checks of a gate report as sentences with their numbers."""
+    lines = []
+    for check in report.failures[:limit]:
+        measured = "n/a" if check.statistic is None else f"{check.statistic:.4g}"
+        bound = "" if check.threshold is None else f" against {check.threshold:.4g}"
+        column = f" on {check.column}" if check.column else ""
+        lines.append(f"{check.name}{column} = {measured}{bound}: {check.detail}")
+    if len(report.failures) > limit:
+        lines.append(f"and {len(report.failures) - limit} more failing checks")
+    return lines
 
 
 def train_and_package(name: str, data_path: Path, hyperparameters: dict[str, Any], work: Path) -> Path:
@@ -110,7 +140,11 @@ def register(name: str, package: Path, story: Story) -> str:
 
 
 def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
-    """Play the three versions through the controller, recording each step in ``story``."""
+    """Play the three versions through the controller, recording each step in ``story``.
+
+    Every outcome the story depends on is checked where it happens; one that differs raises
+    ``StoryBrokeError`` naming the step and the numbers, so the demo never ends in a traceback.
+    """
     from pipelines.promotion.wiring import build_controller
 
     def progress(event: str, fields: dict[str, Any]) -> None:
@@ -138,40 +172,84 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
 
         # v1: the first version. No baseline: the gates say so and check absolute bounds.
         say(f"v1: training on {data.train.name}")
+        story.doing = "v1: train and register"
         v1 = register("v1", train_and_package("v1", data.train, {}, work), story)
-        if not _gates(controller, "v1", v1, "candidate", data, None, story, say):
-            raise RuntimeError("v1 failed its candidate gates; the demo's data or policies are broken")
-        if not _gates(controller, "v1", v1, "production", data, None, story, say):
-            raise RuntimeError("v1 failed its production gates; the demo's data or policies are broken")
-        _approve(controller, v1, story, say)
+        for stage in ("candidate", "production"):
+            _expect_passed(_gates(controller, "v1", v1, stage, data, None, story, say), "v1", stage)
+        _approve(controller, "v1", v1, story, say)
         say("v1: promoting through the local stack")
-        controller.promote(SERVICE, v1, GATEKEEPER)
+        story.doing = "v1: promote"
+        try:
+            controller.promote(SERVICE, v1, GATEKEEPER)
+        except RolledBackError as error:
+            raise StoryBrokeError(
+                story.doing,
+                f"v1, the healthy first version, did not stay in production: {error.message}. "
+                "Its endpoint or canary analysis undid the rollout, so the story has no stable "
+                "version to fall back to.",
+                details=error.details,
+            ) from error
         story.steps.append(Step("promote", v1, "promoted"))
 
         # v2: trained on corrupted data; the candidate gates refuse it.
         _current[0] = "v2"
+        story.doing = "v2: train and register"
         v2 = register("v2", v2_package.result(), story)
-        _gates(controller, "v2", v2, "candidate", data, v1, story, say)
+        report = _gates(controller, "v2", v2, "candidate", data, v1, story, say)
+        if report.passed:
+            raise StoryBrokeError(
+                "v2: gates:candidate",
+                "v2 was trained on a corrupted copy of the data (ages shifted by 18 years, a third of "
+                f"`Private` relabelled), yet it passed all {len(report.checks)} candidate checks: the "
+                "drift and skew gates should have flagged `age` and `workclass`.",
+            )
 
         # v3: passes offline, breaks the latency guardrail live.
         _current[0] = "v3"
+        story.doing = "v3: train and register"
         v3 = register("v3", v3_package.result(), story)
-    if not _gates(controller, "v3", v3, "candidate", data, v1, story, say):
-        raise RuntimeError("v3 failed its candidate gates; it is meant to fail only live")
-    if not _gates(controller, "v3", v3, "production", data, v1, story, say):
-        raise RuntimeError("v3 failed its production gates; it is meant to fail only live")
-    _approve(controller, v3, story, say)
+    for stage in ("candidate", "production"):
+        _expect_passed(_gates(controller, "v3", v3, stage, data, v1, story, say), "v3", stage)
+    _approve(controller, "v3", v3, story, say)
     say(
         f"v3: promoting with live traffic ({REPLAY_RPS:g} requests/s, labels after {LABEL_DELAY_SECONDS:g} s)"
     )
+    story.doing = "v3: promote"
     with _live_traffic(controller, data, story):
         try:
             controller.promote(SERVICE, v3, GATEKEEPER)
         except RolledBackError as error:
             story.steps.append(Step("promote", v3, "rolled_back", error.message))
             say(f"v3: rolled back: {error.message}")
-        else:
-            story.steps.append(Step("promote", v3, "promoted"))
+            return
+    story.steps.append(Step("promote", v3, "promoted"))
+    raise StoryBrokeError(
+        story.doing,
+        f"v3's canary was not rolled back: {_last_decision(story)}. v3 queues its requests on one "
+        f"{SLOW_LOOKUP_MS:g} ms lookup, so its share of {REPLAY_RPS:g} requests/s should have broken "
+        f"the p99 guardrail; the replayed traffic was {story.replay or 'not recorded'}.",
+    )
+
+
+def _expect_passed(report: GateReport, name: str, stage: str) -> None:
+    """v1 and v3 are meant to pass every offline gate; say which check refused them and by how much."""
+    if report.passed:
+        return
+    role = "the healthy first version" if name == "v1" else "meant to fail only live, under load"
+    raise StoryBrokeError(
+        f"{name}: gates:{stage}",
+        f"{name} ({role}) was refused at its {stage} gates: {'; '.join(failed_checks(report, 3))}. "
+        "A latency check failing on a busy machine points at CPU contention rather than the model; "
+        "the full report is in the demo report's gate verdicts.",
+        details=failed_checks(report),
+    )
+
+
+def _last_decision(story: Story) -> str:
+    if not story.canary:
+        return "the analysis recorded no interval"
+    last = story.canary[-1]
+    return f"{len(story.canary)} intervals analysed, the last one {last['verdict']}: {last['reason']}"
 
 
 def _gates(
@@ -183,11 +261,12 @@ def _gates(
     baseline: str | None,
     story: Story,
     say: Say,
-) -> bool:
+) -> GateReport:
     from pipelines.gates.stage import summarise
     from pipelines.promotion.qualify import qualify
 
     say(f"{name}: {stage} gates")
+    story.doing = f"{name}: gates:{stage}"
     passed, report = qualify(
         controller,
         service=SERVICE,
@@ -203,10 +282,11 @@ def _gates(
     reason = "" if passed else summarise(report)
     story.steps.append(Step(f"gates:{stage}", sha, "passed" if passed else "refused", reason))
     say(f"    {'passed' if passed else 'refused'}: {summarise(report)}")
-    return passed
+    return report
 
 
-def _approve(controller: Any, sha: str, story: Story, say: Say) -> None:
+def _approve(controller: Any, name: str, sha: str, story: Story, say: Say) -> None:
+    story.doing = f"{name}: approve"
     approval = controller.approve(SERVICE, sha, APPROVER, "production gates reviewed")
     story.steps.append(Step("approve", sha, "approved"))
     say(f"    approved by {approval.approver} (evidence {approval.evidence_digest[:12]})")

@@ -85,7 +85,7 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     rolled_back = next(s for s in steps if s["version"] == v3 and s["outcome"] == "rolled_back")
     assert "p99-latency" in rolled_back["reason"] or "p99_latency" in rolled_back["reason"]
     assert ("approve", "approved") in versions[v3]
-    assert report["final"] == {"serving": {"adult-income": v1}, "audit_verified": True}
+    assert report["final"] == {"serving": {"adult-income": v1}, "audit_verified": True, "story_holds": True}
 
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "## Audit trail" in markdown and "promote:rolled_back" in markdown
