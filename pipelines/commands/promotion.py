@@ -208,15 +208,38 @@ def qualify(
         raise typer.Exit(ExitCode.FAILED)
 
 
+def _warn_damaged_audit(reading: Any, stack: str) -> None:
+    """On stderr: the audit log does not verify, what is wrong, and that only its sound part is shown."""
+    from rich.markup import escape
+
+    if reading.ok:
+        return
+    count = len(reading.entries)
+    err_console.print(
+        f"[bold yellow]warning:[/] the audit log {escape(str(reading.path))} does not verify; shown: "
+        f"only the {count} {'entry' if count == 1 else 'entries'} before the first problem",
+        soft_wrap=True,
+    )
+    for problem in reading.problems:
+        err_console.print(f"  - {problem}", soft_wrap=True, markup=False)
+    err_console.print(f"  `modelrail audit verify --stack {stack}` checks it in full", markup=False)
+
+
 def status(stack: StackOption, as_json: JsonOption = False) -> None:
-    """Per service: the serving version, the previous stable version, any promotion in flight."""
+    """Per service: the serving version, the previous stable version, any promotion in flight.
+
+    A damaged audit log is reported (a warning; ``"audit": {"ok": false, "problems": [...]}`` under
+    ``--json``) and the status is drawn from the entries before the damage.
+    """
     from rich.table import Table
 
     from pipelines.promotion.wiring import stack_records
 
-    rows = stack_records(stack).status()
+    records = stack_records(stack)
+    reading = records.audit.read()
+    rows = records.status()
     if as_json:
-        emit_json({"stack": stack, "services": rows})
+        emit_json({"stack": stack, "services": rows, "audit": reading.to_json()})
         return
     table = Table(title=f"stack {stack}")
     for column in ("service", "serving", "previous stable", "verified", "in flight"):
@@ -231,18 +254,24 @@ def status(stack: StackOption, as_json: JsonOption = False) -> None:
             "-" if flight is None else f"{flight['operation']} by {flight['owner']}",
         )
     console.print(table)
+    _warn_damaged_audit(reading, stack)
 
 
 def history(service: ServiceOption, stack: StackOption, as_json: JsonOption = False) -> None:
-    """Every recorded step for a service on a stack: gates, approvals, promotions, rollbacks."""
+    """Every recorded step for a service on a stack: gates, approvals, promotions, rollbacks.
+
+    A damaged audit log is reported (a warning; ``"audit": {"ok": false, "problems": [...]}`` under
+    ``--json``) and the entries before the damage are listed.
+    """
     from rich.table import Table
 
-    from pipelines.promotion.records import history as service_history
+    from pipelines.promotion.records import about
     from pipelines.promotion.wiring import stack_records
 
-    entries = service_history(stack_records(stack).audit, service)
+    reading = stack_records(stack).audit.read()
+    entries = about(reading.entries, service)
     if as_json:
-        emit_json({"stack": stack, "service": service, "entries": entries})
+        emit_json({"stack": stack, "service": service, "entries": entries, "audit": reading.to_json()})
         return
     table = Table(title=f"{service} on {stack}")
     for column in ("time", "action", "version", "by", "reason"):
@@ -256,6 +285,7 @@ def history(service: ServiceOption, stack: StackOption, as_json: JsonOption = Fa
             str(entry.get("reason") or entry.get("comment") or ""),
         )
     console.print(table)
+    _warn_damaged_audit(reading, stack)
 
 
 def changelog(
@@ -281,17 +311,25 @@ def changelog(
 
 @audit_app.command("verify")
 def audit_verify(stack: StackOption, as_json: JsonOption = False) -> None:
-    """Check the audit log's hash chain, its head and its copy in the artifact bucket. Exit 1 if broken."""
+    """Check the audit log's hash chain, its head and its copy in the artifact bucket. Exit 1 if broken.
+
+    Every problem names the file and line (or the head file, or the bucket copy) and what is wrong;
+    a torn last line left by a crash is named as such, with ``modelrail resume`` as its repair.
+    """
+    from rich.markup import escape
+
     from pipelines.promotion.wiring import stack_records
 
-    verdict = stack_records(stack).audit_with_remote().verify()
+    audit = stack_records(stack).audit_with_remote()
+    verdict = audit.verify()
     if as_json:
-        emit_json({"stack": stack, **verdict.to_json()})
+        emit_json({"stack": stack, "path": str(audit.path), **verdict.to_json()})
     elif verdict.ok:
         console.print(f"[green]verified[/] {verdict.entries} entries, head {verdict.head[:16]}")
     else:
         for problem in verdict.problems:
-            err_console.print(f"[red]broken:[/] {problem}", soft_wrap=True)
+            err_console.print(f"[red]broken:[/] {escape(problem)}", soft_wrap=True)
+        err_console.print(f"  entries before the first problem: {verdict.entries}", soft_wrap=True)
     if not verdict.ok:
         raise typer.Exit(ExitCode.FAILED)
 

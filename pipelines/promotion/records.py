@@ -13,24 +13,39 @@ from pipelines.promotion.lock import held_locks
 SERVING_ACTIONS = ("promote:promoted", "rollback:rolled_back")
 
 
+def about(entries: Iterable[dict[str, Any]], service: str) -> list[dict[str, Any]]:
+    """The entries about ``service``, in their order."""
+    return [entry for entry in entries if entry.get("service") == service]
+
+
 def history(audit: AuditLog, service: str) -> list[dict[str, Any]]:
-    """Every audit entry about ``service`` on the log's stack, oldest first."""
-    return [entry for entry in audit.entries() if entry.get("service") == service]
+    """Every audit entry about ``service`` on the log's stack, oldest first.
+
+    Raises ``AuditLogDamagedError`` on a line that is not an entry; ``about(audit.read().entries,
+    service)`` is the tolerant form (the entries before the damage).
+    """
+    return about(audit.entries(), service)
 
 
 def status(
     audit: AuditLog, state_dir: Path, stack: str, pinned: dict[str, str | None]
 ) -> list[dict[str, Any]]:
-    """Per service: the serving (pinned) version, the previous stable one, anything in flight."""
+    """Per service: the serving (pinned) version, the previous stable one, anything in flight.
+
+    Reads only the audit entries that verify (those before any damage), so a damaged log still
+    gives a status; ``audit.read().problems`` says what is wrong with the rest.
+    """
     locks = {lock.service: lock for lock in held_locks(state_dir / "locks", stack)}
     open_journals = {
         journal.header["service"]: journal for journal in unfinished(state_dir / "journal" / stack)
     }
-    entries = list(audit.entries())
+    entries = audit.read().entries
     rows = []
     for service, version in sorted(pinned.items()):
         stable = [
-            e["version"] for e in entries if e.get("service") == service and e["action"] in SERVING_ACTIONS
+            e.get("version")
+            for e in entries
+            if e.get("service") == service and e["action"] in SERVING_ACTIONS
         ]
         previous = next((v for v in reversed(stable) if v != version), None)
         lock = locks.get(service)
