@@ -9,7 +9,6 @@ run: the report says so.
 from __future__ import annotations
 
 import json
-import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from pipelines.errors import BadInputError
+from pipelines.packaging.tarball import read_member
 from pipelines.promotion.controller import Controller
 
 if TYPE_CHECKING:
@@ -29,11 +29,10 @@ def training_data(registry: Any, service: str, sha: str, root: Path) -> Path:
     """The data snapshot a registered version was trained on, from its package manifest."""
     with tempfile.TemporaryDirectory(prefix="modelrail-manifest-") as scratch:
         tarball = registry.download(service, sha, Path(scratch) / "model.tar.gz")
-        with tarfile.open(tarball) as archive:
-            member = archive.extractfile("manifest.json")
-            if member is None:
-                raise BadInputError(f"{service} {sha[:12]}: the package has no manifest.json")
-            manifest = json.loads(member.read())
+        data = read_member(tarball, "manifest.json")
+        if data is None:
+            raise BadInputError(f"{service} {sha[:12]}: the package has no manifest.json")
+        manifest = json.loads(data)
     uri = str(manifest["dataset"]["uri"])
     parsed = urlparse(uri)
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else root / uri

@@ -205,13 +205,12 @@ class SageMakerRegistry:
         return self._uri(key)
 
     def _evaluation_bytes(self, package: Path) -> bytes:
-        import tarfile
+        from pipelines.packaging.tarball import read_member
 
-        with tarfile.open(package, "r:gz") as archive:
-            member = archive.extractfile(EVALUATION_FILE)
-            if member is None:
-                raise BadInputError(f"{package}: no {EVALUATION_FILE} in the package")
-            return member.read()
+        data = read_member(package, EVALUATION_FILE)
+        if data is None:
+            raise BadInputError(f"{package}: no {EVALUATION_FILE} in the package")
+        return data
 
     # -- queries -------------------------------------------------------------------------------
 
