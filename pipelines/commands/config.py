@@ -6,12 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from infra.config import StackConfigError, StackFileUnreadableError, json_schema, load_stack_file
-from pipelines.console import console, dumps, emit_json, err_console
+from pipelines.console import console, dumps, emit_json, err_console, escape
 from pipelines.errors import ExitCode
-from pipelines.paths import stack_path
 
 app = typer.Typer(help="Validate stack config and publish its schema.", no_args_is_help=True)
 
@@ -32,6 +29,9 @@ def validate(
 
     Exit 0 when valid, 1 when invalid (every problem listed), 2 when the file cannot be read.
     """
+    from infra.config import StackConfigError, StackFileUnreadableError, load_stack_file
+    from pipelines.paths import stack_path
+
     path = file or stack_path(stack)
     try:
         config = load_stack_file(path)
@@ -87,9 +87,16 @@ def schema(
 
         text = render_markdown() + "\n"
     else:
+        from infra.config import json_schema
+
         text = dumps(json_schema())
     if out is None:
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}")
+
+
+def register(main_app: typer.Typer) -> None:
+    """Mount ``config`` on the main app."""
+    main_app.add_typer(app, name="config")

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from pipelines.console import console, dumps, emit_json, err_console
+from pipelines.console import console, dumps, emit_json, err_console, escape
 from pipelines.errors import ExitCode, InterruptedByUserError
 
 if TYPE_CHECKING:

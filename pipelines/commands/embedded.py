@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from pipelines.console import console, emit_json
+from pipelines.console import console, emit_json, escape
 
 app = typer.Typer(help="Inspect or stop the embedded AWS (a moto server on 127.0.0.1).", no_args_is_help=True)
 
@@ -45,3 +44,8 @@ def stop(as_json: JsonOption = False) -> None:
         emit_json({"stopped": stopped})
     else:
         console.print("stopped" if stopped else "was not running")
+
+
+def register(main_app: typer.Typer) -> None:
+    """Mount ``embedded`` on the main app."""
+    main_app.add_typer(app, name="embedded")

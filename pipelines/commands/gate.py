@@ -280,3 +280,8 @@ def _finish(report: GateReport, as_json: bool, show_all: bool) -> None:
         render(report, show_all=show_all)
     if not report.passed:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def register(main_app: typer.Typer) -> None:
+    """Mount ``gate`` on the main app."""
+    main_app.add_typer(app, name="gate")

@@ -6,9 +6,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from pipelines.console import console, emit_json
+from pipelines.console import console, emit_json, escape
 
 app = typer.Typer(help="Query the lineage catalog.", no_args_is_help=True)
 
@@ -107,3 +106,8 @@ def _models(payload: dict[str, Any], what: str, as_json: bool) -> None:
     console.print(f"{len(models)} model(s) {escape(what)}")
     for found in models:
         console.print(f"  {found['version']}  {escape(found['service'])}  git {found['git_sha']}")
+
+
+def register(main_app: typer.Typer) -> None:
+    """Mount ``lineage`` on the main app."""
+    main_app.add_typer(app, name="lineage")

@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from pipelines.console import console, emit_json
+from pipelines.console import console, emit_json, escape
 from pipelines.errors import ExitCode
 
 
@@ -59,6 +57,8 @@ def policy(
 
 
 def _print(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table(title=f"policy: stack {report['stack']} ({report['resources']} resources)")
     table.add_column("rule")
     table.add_column("enforcement")

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from pipelines.console import console, emit_json, err_console
+from pipelines.console import console, emit_json, err_console, escape
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: local, dev, staging or prod.")]
@@ -57,6 +55,8 @@ def register_command(
 
 def versions(service: ServiceOption, stack: StackOption, as_json: JsonOption = False) -> None:
     """List a service's registered versions: package sha, stage, approval, registrant."""
+    from rich.table import Table
+
     from pipelines.registry.factory import registry_for_stack
 
     registry = registry_for_stack(stack, service)

@@ -92,3 +92,8 @@ def _print_status(report: dict[str, Any]) -> None:
             endpoint["failure_reason"] or "",
         )
     console.print(table)
+
+
+def register(main_app: typer.Typer) -> None:
+    """Mount ``sandbox`` on the main app."""
+    main_app.add_typer(app, name="sandbox")

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from pipelines.console import console, emit_json, err_console
+from pipelines.console import console, emit_json, err_console, escape
 from pipelines.errors import BadInputError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
