@@ -98,10 +98,18 @@ def seed(s3: Any, sagemaker: Any, resources: DeclaredResources) -> None:
 
 
 def ensure_bucket(s3: Any, bucket: str) -> None:
+    """Create ``bucket`` in the region of the ``s3`` client unless it exists (idempotent).
+
+    Outside us-east-1, S3 (and moto, which validates the same way) refuses a CreateBucket without
+    ``CreateBucketConfiguration.LocationConstraint`` equal to the endpoint's region
+    (IllegalLocationConstraintException), and us-east-1 refuses one that names it.
+    """
     from botocore.exceptions import ClientError
 
+    region = s3.meta.region_name or "us-east-1"
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket, **location)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in (
             "BucketAlreadyOwnedByYou",

@@ -103,6 +103,10 @@ def column_drift(reference: ColumnValues, current: ColumnValues, policy: DriftPo
     name = reference.name
     kind = reference.kind
     if current.kind is not kind:
+        # An all-missing column has no kind of its own (CSV reads it as text): judge its emptiness.
+        empty = _empty_side(name, reference.rows - reference.missing, current.rows - current.missing)
+        if empty is not None:
+            return empty
         return [
             Check(
                 "drift.dtype",

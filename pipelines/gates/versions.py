@@ -35,14 +35,38 @@ def read_evaluation_data(service: str, path: Path) -> pd.DataFrame:
     """CSV or Parquet with a header, or the service's own raw format (e.g. ``adult.data``)."""
 
     from pipelines.gates.frames import read_frame
-    from pipelines.training.trainer import service_module
 
     if path.suffix.lower() in (".csv", ".parquet", ".pq"):
         frame: pd.DataFrame = read_frame(path, role="data").to_pandas()
         return frame
     if not path.is_file():
         raise BadInputError(f"data file {path} does not exist")
-    raw: pd.DataFrame = service_module(service).read_data(path)
+    return read_raw_data(service, path)
+
+
+def read_raw_data(service: str, path: Path) -> pd.DataFrame:
+    """The service's raw file (e.g. ``adult.data``) through its reader, refusing ragged rows first.
+
+    The raw format is headerless CSV with the module's ``COLUMNS`` in file order. pandas pads a
+    row cut short with NaN, and the Adult reader then drops it for its missing label, so a
+    truncated file would be judged silently without its last rows; ``BadInputError`` names the
+    line instead. Blank lines are skipped, as the reader skips them.
+    """
+    from pipelines.gates.frames import check_field_counts
+    from pipelines.training.trainer import service_module
+
+    module = service_module(service)
+    columns = getattr(module, "COLUMNS", None)
+    if columns and path.is_file():
+        check_field_counts(
+            path,
+            role="data",
+            fields=len(columns),
+            layout=f"the {service} raw format ({columns[0]}, ..., {columns[-1]}) has",
+            skip_blank=True,
+            skipinitialspace=True,
+        )
+    raw: pd.DataFrame = module.read_data(path)
     return raw
 
 
@@ -99,7 +123,7 @@ def repro_gate(service: str, package: Path, policy: ReproPolicy, *, root: Path) 
     from pipelines.packaging.compare import compare
     from pipelines.packaging.load import load_package
     from pipelines.training.manifest import parse_manifest
-    from pipelines.training.trainer import resolve_data, service_module, train
+    from pipelines.training.trainer import resolve_data, train
 
     original = load_package(package)
     manifest = parse_manifest(
@@ -138,7 +162,7 @@ def repro_gate(service: str, package: Path, policy: ReproPolicy, *, root: Path) 
             f"{len(differences)} file(s) differ: {listed}",
         )
     ]
-    data = service_module(service).read_data(resolve_data(manifest, root)).head(policy.rows)
+    data = read_raw_data(service, resolve_data(manifest, root)).head(policy.rows)
     gap = float(abs(positive_scores(original, data) - positive_scores(retrained, data)).max())
     checks.append(
         at_most(
@@ -156,15 +180,15 @@ def repro_gate(service: str, package: Path, policy: ReproPolicy, *, root: Path) 
 def _training_manifest(package: Path) -> Any:
     """The training manifest stored inside a package (tarball or directory)."""
     import json
-    import tarfile
+
+    from pipelines.packaging.tarball import read_member
 
     if package.is_dir():
         return json.loads((package / TRAINING_MANIFEST).read_text(encoding="utf-8"))
-    with tarfile.open(package) as archive:
-        member = archive.extractfile(TRAINING_MANIFEST)
-        if member is None:
-            raise BadInputError(f"{package}: no {TRAINING_MANIFEST} inside; cannot retrain it")
-        return json.loads(member.read())
+    data = read_member(package, TRAINING_MANIFEST)
+    if data is None:
+        raise BadInputError(f"{package}: no {TRAINING_MANIFEST} inside; cannot retrain it")
+    return json.loads(data)
 
 
 def latency_gate(
