@@ -314,7 +314,35 @@ def _run(args: list[str]) -> int:
         if done.code is None:
             return int(ExitCode.OK)
         return done.code if isinstance(done.code, int) else int(ExitCode.FAILED)
+    except Exception as error:
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            raise
+        return _internal_error(error, "--json" in args)
     return int(ExitCode.OK)
+
+
+TRACEBACK_ENV = "MODELRAIL_TRACEBACK"
+"""Set to ``1`` to let an unexpected exception end in its traceback (for working on modelrail)."""
+
+
+def _internal_error(error: Exception, as_json: bool) -> int:
+    """A bug, not bad input: one sentence on screen, the traceback kept in a file, exit 1."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="modelrail-traceback-", suffix=".txt", delete=False, encoding="utf-8"
+    ) as kept:
+        kept.write("".join(traceback.format_exception(error)))
+    message = f"internal error (a bug in modelrail): {type(error).__name__}: {error}"
+    details = [f"the traceback is in {kept.name}", f"{TRACEBACK_ENV}=1 shows it here instead"]
+    if as_json:
+        emit_json({"error": "InternalError", "message": message, "details": details, "exit_code": 1})
+    else:
+        err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+        for detail in details:
+            err_console.print(f"  - {detail}", soft_wrap=True, markup=False)
+    return int(ExitCode.FAILED)
 
 
 def main(argv: list[str] | None = None) -> int:
