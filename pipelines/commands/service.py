@@ -90,7 +90,9 @@ def render_with_service(path: Path, name: str, entry: dict[str, Any]) -> str:
     except (OSError, UnicodeDecodeError) as error:
         raise BadInputError(f"{path}: cannot read the stack file: {error}") from None
     except YAMLError as error:
-        raise BadInputError(f"{path}: not valid YAML: {error}") from None
+        from infra.yamlio import describe_yaml_error
+
+        raise BadInputError(f"{path}: {describe_yaml_error(error)}") from None
     config = document.get("config") if isinstance(document, dict) else None
     services = config.get(SERVICES_KEY) if isinstance(config, dict) else None
     if not isinstance(services, dict):
