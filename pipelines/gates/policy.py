@@ -219,8 +219,9 @@ def default_policy_path(stage: str) -> Path:
 
 def load_policy(path: Path | None = None, *, stage: str = "candidate") -> GatePolicy:
     """Read and validate a policy file (the stage's shipped default when ``path`` is None)."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from infra.yamlio import YamlLimitError, load_yaml
 
     path = path or default_policy_path(stage)
     source = str(path)
@@ -229,7 +230,9 @@ def load_policy(path: Path | None = None, *, stage: str = "candidate") -> GatePo
     except (OSError, UnicodeDecodeError) as error:
         raise BadInputError(f"policy file {source} cannot be read: {error}") from error
     try:
-        document = YAML(typ="safe").load(text)
+        document = load_yaml(text)
+    except YamlLimitError as error:
+        raise BadInputError(f"policy file {source} is refused: {error}") from None
     except YAMLError as error:
         raise BadInputError(f"policy file {source} is not valid YAML: {error}") from error
     if not isinstance(document, dict):
