@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from infra.config import ConfigIssue
@@ -36,10 +36,15 @@ NonNegative = Annotated[float, Field(ge=0)]
 
 
 class _Model(BaseModel):
-    """Frozen, camelCase in YAML, and strict about unknown keys."""
+    """Frozen, camelCase in YAML, strict about unknown keys and about types.
+
+    Strict as the stack config is: a boolean is never a number and a number never a string, so
+    ``requests: true`` or ``p99Ms: "2000"`` is refused rather than read as 1 or 2000.
+    """
 
     model_config = ConfigDict(
         frozen=True,
+        strict=True,
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
@@ -129,7 +134,7 @@ class MetricRule(_Model):
 class FairnessPolicy(_Model):
     """Largest allowed gaps between the slices of each sensitive column."""
 
-    sensitive_columns: tuple[str, ...] = ("sex", "race")
+    sensitive_columns: Annotated[tuple[str, ...], Strict(False)] = ("sex", "race")
     max_demographic_parity_difference: Share = 0.25
     """Largest gap in positive-prediction rate between two slices of a sensitive column."""
     max_equal_opportunity_difference: Share = 0.2
@@ -178,7 +183,7 @@ class GatePolicy(_Model):
     """Everything one stage's gates check."""
 
     stage: Literal["candidate", "production"]
-    gates: tuple[GateName, ...] = ("data", "drift", "model", "repro", "latency")
+    gates: Annotated[tuple[GateName, ...], Strict(False)] = ("data", "drift", "model", "repro", "latency")
     """The gates the stage runs, in order."""
     data: DataPolicy = DataPolicy()
     drift: DriftPolicy = DriftPolicy()

@@ -44,6 +44,24 @@ def test_every_problem_in_a_policy_is_reported_with_key_value_and_what_is_allowe
     assert caught.value.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("line", "key", "shown"),
+    [
+        ("latency:\n  requests: true", "latency.requests", "true"),
+        ('latency:\n  p99Ms: "2000"', "latency.p99Ms", '"2000"'),
+        ("model:\n  fairness:\n    sensitiveColumns: [sex, 3]", "model.fairness.sensitiveColumns.1", "3"),
+        ("repro:\n  rows: 1000.5", "repro.rows", "1000.5"),
+    ],
+)
+def test_a_mistyped_threshold_is_refused_not_coerced(tmp_path: Path, line: str, key: str, shown: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"stage: candidate\n{line}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as refused:
+        load_policy(path=policy)
+    assert [(issue.path, issue.value) for issue in refused.value.issues][0][0] == key
+    assert f"{key} = {shown}" in str(refused.value.issues[0])
+
+
 def test_an_unreadable_policy_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="cannot be read"):
         load_policy(tmp_path / "absent.yaml")
