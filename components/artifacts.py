@@ -28,6 +28,7 @@ from pydantic import Field
 
 from components import iam
 from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from infra import naming
 
 STAGE_TAG = "stage"
 EXPIRING_STAGES = ("experimental", "candidate")
@@ -47,6 +48,8 @@ class ArtifactStoreArgs(ComponentArgs):
     """The environment, used in descriptions and names (e.g. ``prod``)."""
     account_id: OutputStr
     """The AWS account, named in the key and bucket policies."""
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+    """The region of the repository, part of its ARN."""
     bucket_name: OutputStr
     """Physical name of the artifact bucket (the controller finds it by name)."""
     log_bucket_name: OutputStr
@@ -87,10 +90,17 @@ class ArtifactStore(pulumi.ComponentResource):
 
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
+    """Built from the bucket's name, so it is known before the bucket exists (see ``components.iam``)."""
     log_bucket_name: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
+    kms_key_alias: pulumi.Output[str]
+    """The key's alias (``infra.naming.artifact_key_alias``), by which role policies name the key.
+
+    An output of the alias, so a role policy naming it is created after the alias exists.
+    """
     repository_url: pulumi.Output[str]
     repository_arn: pulumi.Output[str]
+    """Built from the repository's name, known before the repository exists, like ``bucket_arn``."""
 
     def __init__(
         self,
@@ -114,9 +124,9 @@ class ArtifactStore(pulumi.ComponentResource):
             tags=valid.tags,
             opts=child(self),
         )
-        aws.kms.Alias(
+        alias = aws.kms.Alias(
             f"{name}-key-alias",
-            name=f"alias/modelrail-{valid.environment}-artifacts",
+            name=naming.artifact_key_alias(valid.environment),
             target_key_id=self.kms_key.key_id,
             opts=child(self),
         )
@@ -199,17 +209,21 @@ class ArtifactStore(pulumi.ComponentResource):
         )
 
         self.bucket_name = self.bucket.bucket
-        self.bucket_arn = self.bucket.arn
+        self.bucket_arn = self.bucket.bucket.apply(naming.bucket_arn)
         self.log_bucket_name = self.log_bucket.bucket
         self.kms_key_arn = self.kms_key.arn
+        self.kms_key_alias = alias.name
         self.repository_url = self.repository.repository_url
-        self.repository_arn = self.repository.arn
+        self.repository_arn = pulumi.Output.all(valid.account_id, self.repository.name).apply(
+            lambda v: naming.repository_arn(valid.region, v[0], v[1])
+        )
         self.register_outputs(
             {
                 "bucket_name": self.bucket_name,
                 "bucket_arn": self.bucket_arn,
                 "log_bucket_name": self.log_bucket_name,
                 "kms_key_arn": self.kms_key_arn,
+                "kms_key_alias": self.kms_key_alias,
                 "repository_url": self.repository_url,
                 "repository_arn": self.repository_arn,
             }
@@ -267,9 +281,12 @@ class ArtifactStore(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child(self),
         )
-        source_arn = pulumi.Output.concat("arn:aws:s3:::", logs_from) if logs_from is not None else None
-        policy = pulumi.Output.all(resource.arn, source_arn, valid.account_id).apply(
-            lambda values: render_json(iam.bucket_policy(values[0], values[1], values[2]))
+        # ARNs from the names, known before the buckets exist (see ``components.iam``).
+        source_arn = (
+            pulumi.Output.from_input(logs_from).apply(naming.bucket_arn) if logs_from is not None else None
+        )
+        policy = pulumi.Output.all(resource.bucket, source_arn, valid.account_id).apply(
+            lambda values: render_json(iam.bucket_policy(naming.bucket_arn(values[0]), values[1], values[2]))
         )
         aws.s3.BucketPolicy(
             f"{name}-policy",

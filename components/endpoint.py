@@ -10,8 +10,11 @@ Three provider facts shape this component:
 * Every EndpointConfiguration (and Model) input forces a replacement, so both are auto-named
   and kept on delete: the configuration the endpoint ran before is the rollback target, and it
   needs its model to still exist.
-* Changing the alarm list in ``auto_rollback_configuration`` replaces the Endpoint, so alarm
-  names come from ``infra.naming`` and depend only on the environment and the service.
+* Changing the alarm list in ``auto_rollback_configuration`` replaces the Endpoint (the
+  provider marks it force-new), and a replacement of an endpoint with a fixed name fails
+  ("Cannot create already existing endpoint") or takes it down. So the list is fixed: one alarm
+  per ``infra.naming.GUARDRAILS`` entry, named from the environment and the service, and a
+  guardrail that is off keeps its alarm with a threshold no metric can cross.
 * The variant name never changes between configurations (``infra.naming.VARIANT_NAME``).
 
 A new model version therefore updates the Endpoint in place (a new ``endpointConfigName``) and
@@ -62,7 +65,7 @@ class Rollout(ComponentArgs):
     termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
     """How long the old fleet stays up after the last shift, for an instant rollback."""
     max_execution_seconds: Annotated[int, Field(ge=600, le=14400)] = 3600
-    """Upper bound on the whole deployment."""
+    """Upper bound on the whole deployment; the provider accepts 600 to 14400 (the API up to 28800)."""
 
 
 class Guardrails(ComponentArgs):
@@ -75,7 +78,11 @@ class Guardrails(ComponentArgs):
     p99_latency_ms: Annotated[float, Field(gt=0, le=60000)] = 500
     """Largest acceptable 99th-percentile ModelLatency, in milliseconds."""
     min_live_accuracy: Annotated[float, Field(ge=0, le=1)] | None = 0.8
-    """Smallest acceptable ``modelrail/LiveAccuracy``; ``None`` (no labels come back) drops that alarm."""
+    """Smallest acceptable ``modelrail/LiveAccuracy``; ``None`` (no labels come back) turns it off.
+
+    Off, the alarm still exists (the endpoint's alarm list never changes) but cannot fire: see
+    ``ServiceAlarms``.
+    """
 
 
 class Scaling(ComponentArgs):
@@ -112,6 +119,8 @@ class ModelEndpointArgs(ComponentArgs):
     bucket_arn: OutputStr
     kms_key_arn: OutputStr
     """Encrypts the instance volumes and the captured data."""
+    kms_key_alias: OutputStr
+    """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
     repository_arn: OutputStr
     repository_url: OutputStr
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
@@ -123,6 +132,8 @@ class ModelEndpointArgs(ComponentArgs):
     scaling: Scaling = Scaling()
     data_capture_percent: Percent = 20
     """Share of requests and responses captured to ``data-capture/<service>/``; 0 turns capture off."""
+    serving_threads: Annotated[int, Field(ge=1, le=256)] = 1
+    """OpenMP/BLAS threads per prediction in the serving container (``MODELRAIL_SERVING_THREADS``)."""
     shadow: Shadow | None = None
     """An optional shadow variant (default: none)."""
     alerts_topic_arn: OutputStr | None = None
@@ -151,12 +162,6 @@ class ModelEndpointArgs(ComponentArgs):
     @property
     def endpoint_name(self) -> str:
         return naming.endpoint_name(self.environment, self.service)
-
-    @property
-    def guardrail_names(self) -> tuple[str, ...]:
-        """The guardrails this endpoint carries, in ``naming.GUARDRAILS`` order."""
-        skip = {"live-accuracy"} if self.guardrails.min_live_accuracy is None else set()
-        return tuple(kind for kind in naming.GUARDRAILS if kind not in skip)
 
 
 @dataclass(frozen=True)
@@ -217,7 +222,13 @@ class EndpointMetrics:
 
 
 class ServiceAlarms(pulumi.ComponentResource):
-    """The guardrail alarms of one endpoint, with names that never change between rollouts.
+    """The guardrail alarms of one endpoint: always one per guardrail, named from the service.
+
+    The set never changes, because the endpoint's alarm list is force-new. A guardrail that is
+    off (``min_live_accuracy=None``) keeps its alarm with a threshold no metric can cross: live
+    accuracy below 0. Its missing data is not breaching, so its evaluations always end in OK, and
+    a state someone sets by hand (the controller's rollback) lasts one evaluation. Disabling its
+    actions would not be enough: SageMaker rolls back on an alarm's state, not on its actions.
 
     Missing data is treated on purpose: an idle endpoint has no errors and no latency, so the
     rate and latency alarms treat gaps as not breaching (a quiet canary never rolls back);
@@ -241,7 +252,7 @@ class ServiceAlarms(pulumi.ComponentResource):
         }
         guard = args.guardrails
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
-        for kind in args.guardrail_names:
+        for kind in naming.GUARDRAILS:
             alarm = naming.alarm_name(args.environment, args.service, kind)
             if kind == "5xx-rate":
                 self.alarms[kind] = self._rate(
@@ -281,12 +292,14 @@ class ServiceAlarms(pulumi.ComponentResource):
                 )
             else:
                 accuracy = metrics.live_accuracy()
-                assert guard.min_live_accuracy is not None  # guardrail_names drops it otherwise
+                minimum = guard.min_live_accuracy
                 self.alarms[kind] = aws.cloudwatch.MetricAlarm(
                     f"{name}-{kind}",
                     name=alarm,
                     alarm_description=(
-                        f"live accuracy below {guard.min_live_accuracy:g}: rolls back a rollout"
+                        f"live accuracy below {minimum:g}: rolls back a rollout"
+                        if minimum is not None
+                        else "off (min_live_accuracy is null): accuracy is never below 0, never fires"
                     ),
                     namespace=accuracy.namespace,
                     metric_name=accuracy.metric_name,
@@ -294,14 +307,12 @@ class ServiceAlarms(pulumi.ComponentResource):
                     statistic="Average",
                     period=accuracy.period,
                     evaluation_periods=1,
-                    threshold=guard.min_live_accuracy,
+                    threshold=minimum if minimum is not None else 0,
                     comparison_operator="LessThanThreshold",
-                    treat_missing_data="ignore",
+                    treat_missing_data="ignore" if minimum is not None else "notBreaching",
                     **common,
                 )
-        self.names = [
-            naming.alarm_name(args.environment, args.service, kind) for kind in args.guardrail_names
-        ]
+        self.names = list(naming.alarm_names(args.environment, args.service))
         self.alarm_names = pulumi.Output.all(*(alarm.name for alarm in self.alarms.values()))
         self.register_outputs({"alarm_names": self.alarm_names})
 
@@ -391,7 +402,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=self.role.id,
             policy=pulumi.Output.all(
-                valid.bucket_arn, valid.repository_arn, valid.kms_key_arn, valid.account_id
+                valid.bucket_arn, valid.repository_arn, valid.account_id, valid.kms_key_alias
             ).apply(
                 lambda v: render_json(
                     iam.serving_policy(
@@ -399,9 +410,13 @@ class ModelEndpoint(pulumi.ComponentResource):
                         model_prefix=model_prefix,
                         capture_prefix=capture_prefix,
                         repository_arn=v[1],
-                        kms_key_arn=v[2],
+                        kms_key_alias=v[3],
+                        alarm_arns=[
+                            naming.alarm_arn(valid.region, v[2], alarm)
+                            for alarm in naming.alarm_names(valid.environment, valid.service)
+                        ],
                         region=valid.region,
-                        account_id=v[3],
+                        account_id=v[2],
                     )
                 )
             ),
@@ -543,7 +558,12 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "model_data_url": pulumi.Output.concat(
                     "s3://", valid.bucket_name, "/", naming.artifact_key(valid.service, version)
                 ),
-                "environment": {"MODELRAIL_SERVICE": valid.service, "MODELRAIL_MODEL_VERSION": version},
+                # The server bounds OpenMP/BLAS from MODELRAIL_SERVING_THREADS before numpy loads.
+                "environment": {
+                    "MODELRAIL_SERVICE": valid.service,
+                    "MODELRAIL_MODEL_VERSION": version,
+                    "MODELRAIL_SERVING_THREADS": str(valid.serving_threads),
+                },
             },
             tags={**valid.tags, "model-version": version},
             opts=child(self, retain_on_delete=True, depends_on=[role_policy]),
@@ -555,11 +575,19 @@ class ModelEndpoint(pulumi.ComponentResource):
         ``name`` is the policy's resource name (default: ``<endpoint>-invoke-<n>``).
         """
         self._grants += 1
+        valid = self.args
         return aws.iam.RolePolicy(
             name or f"{self._name}-invoke-{self._grants}",
             role=role.id,
-            policy=self.endpoint.arn.apply(lambda arn: render_json(iam.invoke_policy(arn))),
-            opts=child(self),
+            # The ARN from the name, known before the endpoint exists (see ``components.iam``).
+            policy=pulumi.Output.from_input(valid.account_id).apply(
+                lambda account: render_json(
+                    iam.invoke_policy(
+                        naming.sagemaker_arn(valid.region, account, "endpoint", valid.endpoint_name)
+                    )
+                )
+            ),
+            opts=child(self, depends_on=[self.endpoint]),
         )
 
 

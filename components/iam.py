@@ -1,11 +1,17 @@
-"""IAM and resource policy documents as pure functions of ARNs.
+"""IAM and resource policy documents as pure functions of names and ARNs.
 
-Components render these with ``render_json`` once the ARNs they name are known, so every
-document is deterministic JSON and can be unit-tested without Pulumi. The rules:
+Components render these with ``render_json``, so every document is deterministic JSON and can be
+unit-tested without Pulumi. Components pass ARNs built from names (``infra.naming``) rather than
+the ``arn`` outputs of resources: those are unknown until AWS creates the resource, which would
+leave the whole document unknown on a stack's first preview, where no policy rule could read it.
+The rules:
 
-* no ``*`` action anywhere, and no wildcard action in any ``Allow`` (a ``Deny`` may cover a
-  whole service, e.g. refusing every S3 call over plain HTTP, because denying broadly is the
-  safe direction);
+* no wildcard action in an identity policy (a role's policy) or in any ``Allow``, with one
+  exception: a key policy lets the account root do ``kms:*``. That is AWS's default key policy,
+  and what lets IAM policies grant the key at all; a root limited to a list of actions can
+  delegate only those, and nobody could then ``kms:CreateGrant``, which a KMS-encrypted ECR
+  repository, endpoint volumes and training volumes need. A ``Deny`` may cover a whole service
+  (e.g. refusing every S3 call over plain HTTP): denying broadly is the safe direction;
 * a ``*`` resource only where AWS requires it, each such case commented where it appears.
 """
 
@@ -14,40 +20,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from infra import naming
+
 PolicyDocument = dict[str, Any]
 Statement = dict[str, Any]
 
 VERSION = "2012-10-17"
 
-KMS_ADMIN_ACTIONS = (
-    "kms:CancelKeyDeletion",
-    "kms:CreateAlias",
-    "kms:DeleteAlias",
-    "kms:DescribeKey",
-    "kms:DisableKey",
-    "kms:DisableKeyRotation",
-    "kms:EnableKey",
-    "kms:EnableKeyRotation",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:UpdateAlias",
-    "kms:UpdateKeyDescription",
-)
-KMS_USE_ACTIONS = (
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-)
 KMS_SERVICE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+KMS_GRANT_ACTIONS = ("kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant")
+"""What an AWS service needs to attach the key to a resource it creates for the caller (volumes)."""
 ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
 
@@ -128,27 +110,24 @@ def bucket_policy(bucket_arn: str, log_source_bucket_arn: str | None, account_id
 
 
 def kms_key_policy(account_id: str, service_principals: Sequence[str] = ()) -> PolicyDocument:
-    """A customer-managed key: the account administers and uses it; named services may encrypt.
+    """A customer-managed key in AWS's default shape: IAM policies of the account decide who uses it.
 
-    ``Resource: "*"`` is what AWS requires in a key policy: it means "this key", since a key
-    policy is attached to exactly one key.
+    The first statement is AWS's own default key policy: the account root may do ``kms:*``, which
+    does not open the key to everyone in the account but lets IAM policies grant it, grants
+    included. The role policies then give each role exactly what it needs (``use_key``); a key
+    policy naming those roles is not possible here, because KMS refuses a principal that does not
+    exist yet and the roles are created after the key. Named AWS services may encrypt for this
+    account. ``Resource: "*"`` is what AWS requires in a key policy: it means "this key", since
+    a key policy is attached to exactly one key.
     """
-    root = {"AWS": f"arn:aws:iam::{account_id}:root"}
     statements: list[Statement] = [
         {
-            "Sid": "AccountAdministersKey",
+            "Sid": "EnableIamPolicies",
             "Effect": "Allow",
-            "Principal": root,
-            "Action": sorted(KMS_ADMIN_ACTIONS),
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": "kms:*",  # AWS's default key policy: IAM delegation, grants included
             "Resource": "*",  # required: a key policy's resource is always the key itself
-        },
-        {
-            "Sid": "AccountIamPoliciesUseKey",
-            "Effect": "Allow",
-            "Principal": root,
-            "Action": sorted(KMS_USE_ACTIONS),
-            "Resource": "*",  # required: a key policy's resource is always the key itself
-        },
+        }
     ]
     if service_principals:
         statements.append(
@@ -177,8 +156,30 @@ def _logs(region: str, account_id: str, group_prefix: str) -> Statement:
     return allow("WriteLogs", LOG_ACTIONS, [f"{base}*", f"{base}*:log-stream:*"])
 
 
-def _use_key(kms_key_arn: str) -> Statement:
-    return allow("UseKey", KMS_SERVICE_ACTIONS, [kms_key_arn])
+def use_key(key_alias: str, region: str, account_id: str) -> list[Statement]:
+    """A role's use of the key carrying ``key_alias``: data keys, and grants for AWS resources.
+
+    The key is named by its alias (``kms:ResourceAliases``), not its ARN, because the ARN is
+    unknown until the key exists and would leave the role's whole policy unknown at preview.
+    Only one key of an account and region can carry an alias, so this is still one key. AWS
+    notes that alias changes take up to five minutes to affect authorization.
+
+    The grant statement is the "use with AWS services" statement of AWS's default key policy:
+    SageMaker creates a grant to encrypt the volumes of the endpoints, training and processing
+    jobs it runs for the role, and ``kms:GrantIsForAWSResource`` limits the role to grants that
+    an AWS service creates for it.
+    """
+    keys = [naming.any_key_arn(region, account_id)]  # narrowed to one key by the alias condition
+    alias = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": key_alias}}
+    return [
+        allow("UseKey", KMS_SERVICE_ACTIONS, keys, Condition=alias),
+        allow(
+            "GrantKeyToAwsResources",
+            KMS_GRANT_ACTIONS,
+            keys,
+            Condition={**alias, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
+    ]
 
 
 def _put_metrics(namespace: str) -> Statement:
@@ -198,7 +199,7 @@ def training_policy(
     data_prefix: str,
     output_prefix: str,
     repository_arn: str,
-    kms_key_arn: str,
+    kms_key_alias: str,
     model_package_group: str,
     role_arn: str,
     region: str,
@@ -209,7 +210,6 @@ def training_policy(
     The pipeline itself starts the training and processing jobs with this role, hence the
     ``iam:PassRole`` to itself, limited to SageMaker.
     """
-    sagemaker = f"arn:aws:sagemaker:{region}:{account_id}"
     return document(
         allow("ReadTrainingData", ["s3:GetObject"], [f"{bucket_arn}/{data_prefix}*"]),
         allow(
@@ -221,7 +221,7 @@ def training_policy(
         allow("WriteTrainingOutput", ["s3:GetObject", "s3:PutObject"], [f"{bucket_arn}/{output_prefix}*"]),
         *_ecr_pull(repository_arn),
         _logs(region, account_id, "/aws/sagemaker/"),
-        _use_key(kms_key_arn),
+        *use_key(kms_key_alias, region, account_id),
         allow(
             "RunPipelineJobs",
             [
@@ -233,14 +233,17 @@ def training_policy(
                 "sagemaker:StopProcessingJob",
                 "sagemaker:StopTrainingJob",
             ],
-            [f"{sagemaker}:processing-job/*", f"{sagemaker}:training-job/*"],
+            [
+                naming.sagemaker_arn(region, account_id, "processing-job", "*"),
+                naming.sagemaker_arn(region, account_id, "training-job", "*"),
+            ],
         ),
         allow(
             "RegisterModelPackages",
             ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
             [
-                f"{sagemaker}:model-package-group/{model_package_group}",
-                f"{sagemaker}:model-package/{model_package_group}/*",
+                naming.sagemaker_arn(region, account_id, "model-package-group", model_package_group),
+                naming.sagemaker_arn(region, account_id, "model-package", f"{model_package_group}/*"),
             ],
         ),
         allow(
@@ -258,18 +261,25 @@ def serving_policy(
     model_prefix: str,
     capture_prefix: str,
     repository_arn: str,
-    kms_key_arn: str,
+    kms_key_alias: str,
+    alarm_arns: Sequence[str],
     region: str,
     account_id: str,
 ) -> PolicyDocument:
-    """The endpoint's model role: read its own service's artifacts, write captured data, log."""
+    """The endpoint's model role: read its own service's artifacts, write captured data, log.
+
+    SageMaker reads the endpoint's auto-rollback alarms with this role during a deployment
+    (the deployment-guardrails guide requires ``cloudwatch:DescribeAlarms`` on them); without
+    it the alarms cannot roll anything back. It is scoped to ``alarm_arns``, the service's own.
+    """
     return document(
         allow("ReadModelArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{model_prefix}*"]),
         allow("WriteCapturedData", ["s3:PutObject"], [f"{bucket_arn}/{capture_prefix}*"]),
         *_ecr_pull(repository_arn),
         _logs(region, account_id, "/aws/sagemaker/Endpoints/"),
-        _use_key(kms_key_arn),
+        *use_key(kms_key_alias, region, account_id),
         _put_metrics("/aws/sagemaker/Endpoints"),
+        allow("ReadRollbackAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns),
     )
 
 
@@ -278,7 +288,7 @@ def monitoring_policy(
     bucket_arn: str,
     capture_prefix: str,
     output_prefix: str,
-    kms_key_arn: str,
+    kms_key_alias: str,
     region: str,
     account_id: str,
 ) -> PolicyDocument:
@@ -293,7 +303,7 @@ def monitoring_policy(
         ),
         allow("WriteReports", ["s3:PutObject"], [f"{bucket_arn}/{output_prefix}*"]),
         _logs(region, account_id, "/aws/sagemaker/ProcessingJobs"),
-        _use_key(kms_key_arn),
+        *use_key(kms_key_alias, region, account_id),
         _put_metrics("aws/sagemaker/Endpoints/data-metrics"),
     )
 

@@ -46,6 +46,8 @@ class AlertsArgs(ComponentArgs):
 
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
     account_id: OutputStr
+    region: Annotated[str, Field(pattern=REGION)]
+    """The topic's region, part of its ARN."""
     emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
     """Addresses subscribed by e-mail (each must confirm once)."""
     webhook_url: OutputStr | None = None
@@ -95,8 +97,9 @@ class Alerts(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=self.topic.arn,
-            policy=pulumi.Output.all(self.topic.arn, valid.account_id).apply(
-                lambda v: render_json(iam.topic_policy(v[0], v[1]))
+            # The ARN from the name, known before the topic exists (see ``components.iam``).
+            policy=pulumi.Output.all(valid.account_id, self.topic.name).apply(
+                lambda v: render_json(iam.topic_policy(naming.topic_arn(valid.region, v[0], v[1]), v[0]))
             ),
             opts=child(self),
         )
@@ -196,6 +199,9 @@ class ServiceMonitorArgs(ComponentArgs):
     """The artifact bucket: reads ``data-capture/<service>/``, writes ``monitoring/<service>/``."""
     bucket_arn: OutputStr
     kms_key_arn: OutputStr
+    """Encrypts the job's volume and its reports."""
+    kms_key_alias: OutputStr
+    """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
     min_live_accuracy: float | None = None
     """Drawn as the guardrail line on the accuracy graph."""
     max_prediction_drift: float | None = None
@@ -260,15 +266,15 @@ class ServiceMonitor(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=self.role.id,
-            policy=pulumi.Output.all(valid.bucket_arn, valid.kms_key_arn, valid.account_id).apply(
+            policy=pulumi.Output.all(valid.bucket_arn, valid.account_id, valid.kms_key_alias).apply(
                 lambda v: render_json(
                     iam.monitoring_policy(
                         bucket_arn=v[0],
                         capture_prefix=capture_prefix,
                         output_prefix=output_prefix,
-                        kms_key_arn=v[1],
+                        kms_key_alias=v[2],
                         region=valid.region,
-                        account_id=v[2],
+                        account_id=v[1],
                     )
                 )
             ),

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from components import iam
 from components.base import ComponentArgs, OutputStr, child, render_json, validate_args
+from infra import naming
 
 STATE_CHANGE_EVENT = "SageMaker Model Package State Change"
 SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
@@ -29,6 +30,8 @@ class ModelRegistryArgs(ComponentArgs):
     """The environment; part of every group's name."""
     account_id: OutputStr
     """The AWS account, named in the queue key's policy."""
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
+    """The region of the groups, queues and rule, part of their ARNs."""
     group_names: dict[
         Annotated[str, Field(pattern=SERVICE_NAME)], Annotated[str, Field(min_length=1, max_length=63)]
     ]
@@ -78,7 +81,9 @@ class ModelRegistry(pulumi.ComponentResource):
                 aws.sagemaker.ModelPackageGroupPolicy(
                     f"{name}-{service}-read",
                     model_package_group_name=group.model_package_group_name,
-                    resource_policy=group.arn.apply(_read_policy(valid.reader_account_ids)),
+                    resource_policy=pulumi.Output.all(valid.account_id, group.model_package_group_name).apply(
+                        _read_policy(valid.region, valid.reader_account_ids)
+                    ),
                     opts=child(self),
                 )
 
@@ -128,12 +133,18 @@ class ModelRegistry(pulumi.ComponentResource):
             opts=child(self),
         )
         # The rule sends to the queue, and to the dead-letter queue when delivery keeps failing.
+        # ARNs from the (auto-)names, known before the queues and the rule exist (``components.iam``).
         for suffix, queue in (("events", self.queue), ("events-dlq", self.dead_letter_queue)):
             aws.sqs.QueuePolicy(
                 f"{name}-{suffix}-policy",
                 queue_url=queue.url,
-                policy=pulumi.Output.all(queue.arn, self.rule.arn).apply(
-                    lambda values: render_json(iam.queue_policy(values[0], values[1]))
+                policy=pulumi.Output.all(valid.account_id, queue.name, self.rule.name).apply(
+                    lambda v: render_json(
+                        iam.queue_policy(
+                            naming.queue_arn(valid.region, v[0], v[1]),
+                            naming.event_rule_arn(valid.region, v[0], v[2]),
+                        )
+                    )
                 ),
                 opts=child(self),
             )
@@ -160,6 +171,10 @@ class ModelRegistry(pulumi.ComponentResource):
         )
 
 
-def _read_policy(readers: tuple[str, ...]) -> Callable[[str], str]:
-    """Render the cross-account read policy of a group once its ARN is known."""
-    return lambda arn: render_json(iam.model_package_group_read_policy(arn, readers))
+def _read_policy(region: str, readers: tuple[str, ...]) -> Callable[[list[str]], str]:
+    """Render the cross-account read policy of a group from ``[account, group name]``."""
+    return lambda v: render_json(
+        iam.model_package_group_read_policy(
+            naming.sagemaker_arn(region, v[0], "model-package-group", v[1]), readers
+        )
+    )

@@ -11,6 +11,7 @@ from pydantic import Field
 from components import iam
 from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from components.pipeline_definition import Compute, train_evaluate_register
+from infra import naming
 
 SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 
@@ -37,6 +38,8 @@ class TrainingArgs(ComponentArgs):
     bucket_arn: OutputStr
     kms_key_arn: OutputStr
     """Encrypts job volumes and outputs."""
+    kms_key_alias: OutputStr
+    """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
     repository_arn: OutputStr
     repository_url: OutputStr
     image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
@@ -76,13 +79,14 @@ class Training(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=self.role.id,
+            # The role's ARN from its (auto-)name, known before the role exists (``components.iam``).
             policy=pulumi.Output.all(
                 valid.bucket_arn,
                 valid.repository_arn,
-                valid.kms_key_arn,
                 valid.model_package_group_name,
-                self.role.arn,
+                self.role.name,
                 valid.account_id,
+                valid.kms_key_alias,
             ).apply(
                 lambda v: render_json(
                     iam.training_policy(
@@ -90,11 +94,11 @@ class Training(pulumi.ComponentResource):
                         data_prefix=data,
                         output_prefix=output,
                         repository_arn=v[1],
-                        kms_key_arn=v[2],
-                        model_package_group=v[3],
-                        role_arn=v[4],
+                        kms_key_alias=v[5],
+                        model_package_group=v[2],
+                        role_arn=naming.role_arn(v[4], v[3]),
                         region=valid.region,
-                        account_id=v[5],
+                        account_id=v[4],
                     )
                 )
             ),

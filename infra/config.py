@@ -13,14 +13,25 @@ path, the bad value and what is allowed, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
+import reprlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 PROJECT = "modelrail"
@@ -48,7 +59,14 @@ TOP_LEVEL_STACK_KEYS = (
 
 
 class _Model(BaseModel):
-    """Frozen, camelCase in YAML, and strict about unknown keys."""
+    """Frozen, camelCase in YAML, strict about unknown keys and about types.
+
+    Strict: a boolean is never a number (``instanceCount: true`` is not 1), a number is never a
+    string and a string never a number (``bakeSeconds: "20"`` is refused), and only ``true`` and
+    ``false`` are booleans. The one conversion kept is a whole number written as a float
+    (``2.0``) for an integer key, which JSON Schema also counts as an integer. Schemas build on
+    first use (``defer_build``), so importing this module stays cheap.
+    """
 
     model_config = ConfigDict(
         frozen=True,
@@ -56,10 +74,39 @@ class _Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         use_attribute_docstrings=True,
+        strict=True,
+        defer_build=True,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole_float_as_int(cls, value: Any, info: ValidationInfo) -> Any:
+        """``2.0`` for an integer key is 2; ``2.5``, ``true`` and ``"2"`` still fail as integers."""
+        if isinstance(value, float) and value.is_integer() and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _takes_int(field.annotation):
+                return int(value)
+        return value
+
+
+def _takes_int(annotation: Any) -> bool:
+    """Whether a field's type is ``int``, or ``int`` or None (and no float that ``2.0`` would fit)."""
+    if annotation is int:
+        return True
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+    return int in options and float not in options
 
 
 _M = TypeVar("_M", bound=_Model)
+
+
+def _default(model: type[_M]) -> _M:
+    """A nested section's all-defaults value, equal to ``model()``, built without validating.
+
+    ``model()`` would build the section's schema while this module is imported; the defaults
+    need no check, and ``defer_build`` leaves every schema to the first validation.
+    """
+    return cast(_M, model.model_construct())
 
 
 class RetentionDays(_Model):
@@ -80,7 +127,9 @@ class RetentionDays(_Model):
 class Alerts(_Model):
     """Where guardrail alarms and promotion events are sent."""
 
-    emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
+    emails: Annotated[  # Strict(False): a YAML list makes the tuple; each address stays strict
+        tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...], Strict(False)
+    ] = ()
     """E-mail addresses subscribed to the alerts topic."""
 
 
@@ -91,9 +140,9 @@ class Platform(_Model):
     """The environment this stack deploys; must match the stack file's name."""
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
     """AWS region, e.g. ``eu-west-1``."""
-    retention_days: RetentionDays = RetentionDays()
+    retention_days: RetentionDays = _default(RetentionDays)
     """Artifact retention per stage (see below)."""
-    alerts: Alerts = Alerts()
+    alerts: Alerts = _default(Alerts)
     """Alert destinations (see below)."""
     approval_required: bool = False
     """Promotions need the production-stage gates and a second person's approval (always on in prod)."""
@@ -117,7 +166,35 @@ class DeploymentPolicy(_Model):
     termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
     """How long the old fleet stays up after the full shift, for a fast rollback."""
     max_execution_seconds: Annotated[int, Field(ge=600, le=14400)] = 3600
-    """Upper bound on the whole blue/green deployment (SageMaker allows 600 to 14400)."""
+    """Upper bound on the whole blue/green deployment, above its waits (bakes and termination wait).
+
+    600 to 14400: the bound of pulumi-aws (the Terraform provider's validator); SageMaker's API
+    itself would take up to 28800.
+    """
+
+    @property
+    def bakes(self) -> int:
+        """How many bakes SageMaker runs: canary 2 (the canary's, then a final one), linear one per
+        step (``ceil(100 / linearStepPercent)`` steps), all at once 1."""
+        if self.strategy == "canary":
+            return 2
+        if self.strategy == "linear":
+            return -(-100 // self.linear_step_percent)
+        return 1
+
+    @property
+    def wait_seconds(self) -> int:
+        """The rollout's waits as SageMaker runs them: every bake, then the termination wait."""
+        return self.bakes * self.bake_seconds + self.termination_wait_seconds
+
+
+PROVIDER_ENDPOINT_WAIT_SECONDS = 3600
+"""How long the provider waits for an endpoint update: 60 minutes, fixed (terraform-provider-aws
+``waitEndpointInService``, which pulumi-aws runs). A longer rollout outlives ``pulumi up``."""
+
+FLEET_START_SECONDS = 600
+"""Room left in that wait for SageMaker to start the new fleet before the first shift (an
+estimate: instances usually take a few minutes); the rollout's waits get the rest."""
 
 
 class Guardrails(_Model):
@@ -161,14 +238,21 @@ class Service(_Model):
     """SageMaker instance type of the production variant."""
     instance_count: Annotated[int, Field(ge=1, le=100)] = 2
     """Initial instance count; within the autoscaling bounds."""
-    deployment: DeploymentPolicy = DeploymentPolicy()
+    deployment: DeploymentPolicy = _default(DeploymentPolicy)
     """How a new version shifts traffic (see below)."""
-    guardrails: Guardrails = Guardrails()
+    guardrails: Guardrails = _default(Guardrails)
     """Thresholds of the rollback alarms and the canary analysis (see below)."""
-    autoscaling: Autoscaling = Autoscaling()
+    autoscaling: Autoscaling = _default(Autoscaling)
     """Target tracking on invocations per instance (see below)."""
     data_capture_percent: Annotated[int, Field(ge=0, le=100)] = 20
     """Share of requests and responses captured to the artifact bucket for monitoring."""
+    serving_threads: Annotated[int, Field(ge=1, le=256)] = 1
+    """OpenMP/BLAS threads each prediction may use (``MODELRAIL_SERVING_THREADS`` in the server).
+
+    The server already runs one thread per request; more library threads per request
+    oversubscribe the cores under concurrency (p99 went from 125 ms to 1.3 s on 2 cores). Raise it
+    only for large batches on an instance with cores to spare, and re-run the latency gate.
+    """
 
 
 class StackConfig(_Model):
@@ -206,7 +290,7 @@ class ConfigIssue:
         return {
             "file": self.source,
             "path": self.path,
-            "value": _jsonable(self.value),
+            "value": _json_value(self.value),
             "allowed": self.allowed,
         }
 
@@ -241,20 +325,21 @@ def load_stack_file(path: Path) -> StackConfig:
 
 def parse_stack_text(text: str, path: Path) -> StackConfig:
     """Validate the text of a stack file as if it were at ``path`` (which names the stack)."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
+    from infra.yamlio import bounded_yaml, describe_yaml_error
+
     source = str(path)
     stack = _stack_name_from_path(path)
-    yaml = YAML(typ="rt")
+    yaml = bounded_yaml("rt")
     yaml.allow_duplicate_keys = False
     try:
         document = yaml.load(text)
     except DuplicateKeyError as error:
         raise StackConfigError(source, [_duplicate_key_issue(source, error)]) from error
     except YAMLError as error:
-        raise StackFileUnreadableError(f"{source}: not valid YAML: {error}") from error
+        raise StackFileUnreadableError(f"{source}: {describe_yaml_error(error)}") from error
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
@@ -446,6 +531,29 @@ def _service_rules(source: str, path: str, service: Service, platform: Platform)
         )
     if not 0 <= policy.bake_seconds <= 3600:
         yield ConfigIssue(source, f"{deployment}.bakeSeconds", policy.bake_seconds, "0 to 3600 seconds")
+    waits = (
+        f"{policy.bakes} bake(s) × {policy.bake_seconds} s + {policy.termination_wait_seconds} s "
+        "termination wait"
+    )
+    if policy.wait_seconds + FLEET_START_SECONDS > PROVIDER_ENDPOINT_WAIT_SECONDS:
+        yield ConfigIssue(
+            source,
+            deployment,
+            policy.wait_seconds,
+            f"the rollout waits {policy.wait_seconds} s ({waits}), and with {FLEET_START_SECONDS} s to "
+            f"start the new fleet takes {policy.wait_seconds + FLEET_START_SECONDS} s: more than the "
+            f"{PROVIDER_ENDPOINT_WAIT_SECONDS} s the provider waits for an endpoint update; at most "
+            f"{PROVIDER_ENDPOINT_WAIT_SECONDS - FLEET_START_SECONDS} s of waits (shorter bakes or "
+            "termination wait, or fewer steps)",
+        )
+    if policy.max_execution_seconds <= policy.wait_seconds:
+        yield ConfigIssue(
+            source,
+            f"{deployment}.maxExecutionSeconds",
+            policy.max_execution_seconds,
+            f"more than the rollout's waits, {policy.wait_seconds} s ({waits}), or SageMaker stops "
+            "the deployment before it ends",
+        )
     if platform.environment == "prod" and policy.strategy == "all_at_once":
         yield ConfigIssue(
             source,
@@ -502,7 +610,36 @@ def _allowed(model: type[_Model], item: Any) -> str:
     if item["type"] == "missing":
         return "required key is missing"
     message = str(item["msg"])
-    return message[0].lower() + message[1:]
+    message = message[0].lower() + message[1:]
+    hint = _type_hint(item["type"], item.get("input"), str(item["loc"][-1]) if item["loc"] else "")
+    return f"{message}: {hint}" if hint else message
+
+
+_TYPE_HINTS = {
+    "int_type": "a whole number, unquoted",
+    "float_type": "a number, unquoted",
+    "bool_type": "true or false, unquoted",
+    "string_type": "text; quote a value that YAML would read as a number or boolean",
+}
+"""What a strict type accepts, said for someone writing YAML (see ``_Model``)."""
+
+
+def _type_hint(kind: str, value: Any, key: str) -> str:
+    """What a key of this type allows, and why this value is not it (strict types)."""
+    allowed = _TYPE_HINTS.get(kind)
+    if allowed is None:
+        return ""
+    if isinstance(value, bool) and kind in ("int_type", "float_type"):
+        return f"{allowed} ({str(value).lower()} is a boolean, not a number)"
+    if isinstance(value, str) and kind in ("int_type", "float_type"):
+        return f"{allowed} (a quoted value is text, not a number)"
+    if isinstance(value, str) and kind == "bool_type":
+        return f"{allowed} (YAML 1.2 reads yes, no, on and off as text)"
+    if isinstance(value, int | float) and kind == "bool_type":
+        return f"{allowed} (1 and 0 are numbers, not booleans)"
+    if isinstance(value, float) and kind == "int_type" and key.lower().endswith("percent"):
+        return f"{allowed}: a percentage from 0 to 100, so 50 for half, not 0.5"
+    return allowed
 
 
 def _model_at(model: type[_Model], loc: tuple[Any, ...]) -> type[_Model] | None:
@@ -551,17 +688,75 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _jsonable(value: Any) -> Any:
+SHOW_LIMIT = 120
+"""Most characters of a bad value that a message quotes."""
+
+
+def _json_value(value: Any) -> Any:
+    """The value for ``--json`` reports: itself when small, else its text cut at ``SHOW_LIMIT``."""
+    text, complete = _render(value, SHOW_LIMIT)
+    if not complete:
+        return text
     try:
         json.dumps(value)
-    except TypeError:
-        return repr(value)
+    except (TypeError, ValueError):
+        return text
     return value
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(_jsonable(value), sort_keys=True, ensure_ascii=False)
-    return text if len(text) <= 120 else text[:117] + "..."
+    """The value as compact JSON for a message, cut at ``SHOW_LIMIT`` characters."""
+    return _render(value, SHOW_LIMIT)[0]
+
+
+class _BudgetSpentError(Exception):
+    """The rendering reached its budget; nothing more is written."""
+
+
+def _render(value: Any, limit: int) -> tuple[str, bool]:
+    """``value`` as sorted JSON, writing at most ``limit`` characters; and whether it is complete.
+
+    It stops writing at the budget instead of serialising everything and cutting afterwards, so a
+    value of any size (a YAML alias bomb is billions of nodes when expanded) costs the budget.
+    """
+    parts: list[str] = []
+    written = 0
+
+    def emit(text: str) -> None:
+        nonlocal written
+        parts.append(text)
+        written += len(text)
+        if written > limit:
+            raise _BudgetSpentError
+
+    def walk(item: Any) -> None:
+        if isinstance(item, Mapping):
+            emit("{")
+            # The first keys in order without sorting them all: at most ``limit`` of them can show.
+            for index, key in enumerate(heapq.nsmallest(limit, item, key=str)):
+                emit(", " if index else "")
+                emit(json.dumps(str(key)[: limit + 1], ensure_ascii=False) + ": ")
+                walk(item[key])
+            emit("}")
+        elif isinstance(item, list | tuple):
+            emit("[")
+            for index, element in enumerate(item):
+                emit(", " if index else "")
+                walk(element)
+            emit("]")
+        elif isinstance(item, str):
+            emit(json.dumps(item[: limit + 1], ensure_ascii=False))
+        elif item is None or isinstance(item, bool | int | float):
+            emit(json.dumps(item))
+        else:
+            emit(reprlib.repr(item))
+
+    try:
+        walk(value)
+    except _BudgetSpentError:
+        text = "".join(parts)
+        return text[: limit - 3] + "...", False
+    return "".join(parts), True
 
 
 def json_schema() -> dict[str, Any]:

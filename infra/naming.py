@@ -66,3 +66,68 @@ def image_repository_name(environment: str) -> str:
 def dashboard_name(environment: str, service: str) -> str:
     """The CloudWatch dashboard of a service."""
     return f"modelrail-{environment}-{service}"
+
+
+def alarm_names(environment: str, service: str) -> tuple[str, ...]:
+    """Every rollback alarm of a service, in ``GUARDRAILS`` order: the endpoint's fixed alarm list."""
+    return tuple(alarm_name(environment, service, guardrail) for guardrail in GUARDRAILS)
+
+
+def artifact_key_alias(environment: str) -> str:
+    """The alias of the artifact key; role policies name the key through it (see ``any_key_arn``)."""
+    return f"alias/modelrail-{environment}-artifacts"
+
+
+# ARNs built from names. AWS assigns an ARN when it creates the resource, so until then (on the
+# first preview of a stack) a resource's ``arn`` output is unknown, and so is any policy document
+# rendered from it; the same ARN built from the name is known, and the policy can be checked.
+
+
+def bucket_arn(bucket: str) -> str:
+    """An S3 bucket's ARN (no region or account: bucket names are global)."""
+    return f"arn:aws:s3:::{bucket}"
+
+
+def repository_arn(region: str, account_id: str, repository: str) -> str:
+    """An ECR repository's ARN."""
+    return f"arn:aws:ecr:{region}:{account_id}:repository/{repository}"
+
+
+def topic_arn(region: str, account_id: str, topic: str) -> str:
+    """An SNS topic's ARN: the name follows the account directly, without a resource type."""
+    return f"arn:aws:sns:{region}:{account_id}:{topic}"
+
+
+def queue_arn(region: str, account_id: str, queue: str) -> str:
+    """An SQS queue's ARN: the name follows the account directly, without a resource type."""
+    return f"arn:aws:sqs:{region}:{account_id}:{queue}"
+
+
+def event_rule_arn(region: str, account_id: str, rule: str) -> str:
+    """An EventBridge rule's ARN on the default event bus."""
+    return f"arn:aws:events:{region}:{account_id}:rule/{rule}"
+
+
+def role_arn(account_id: str, role: str) -> str:
+    """An IAM role's ARN, for a role on the default path ``/`` (IAM is global: no region)."""
+    return f"arn:aws:iam::{account_id}:role/{role}"
+
+
+def alarm_arn(region: str, account_id: str, alarm: str) -> str:
+    """A CloudWatch alarm's ARN: ``alarm:`` and the name, separated by a colon, not a slash."""
+    return f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm}"
+
+
+def sagemaker_arn(region: str, account_id: str, resource_type: str, name: str) -> str:
+    """A SageMaker ARN (``endpoint``, ``model-package-group``…); SageMaker writes the name in lower case."""
+    return f"arn:aws:sagemaker:{region}:{account_id}:{resource_type}/{name.lower()}"
+
+
+def any_key_arn(region: str, account_id: str) -> str:
+    """Every KMS key of an account and region: with a ``kms:ResourceAliases`` condition, one key.
+
+    A key's ARN holds an ID that AWS draws when it creates the key, so no name gives it in
+    advance. Role policies therefore name the key as "the key carrying this alias" (AWS's
+    alias-based access control), which is known before the key exists.
+    """
+    return f"arn:aws:kms:{region}:{account_id}:key/*"

@@ -41,6 +41,7 @@ def build_platform(config: StackConfig) -> dict[str, Any]:
         {
             "environment": env,
             "account_id": account,
+            "region": region,
             "bucket_name": account.apply(lambda a: naming.artifact_bucket_name(env, a, region)),
             "log_bucket_name": account.apply(lambda a: naming.access_log_bucket_name(env, a, region)),
             "repository_name": naming.image_repository_name(env),
@@ -56,6 +57,7 @@ def build_platform(config: StackConfig) -> dict[str, Any]:
         {
             "environment": env,
             "account_id": account,
+            "region": region,
             "emails": platform.alerts.emails,
             "webhook_url": pulumi.Output.secret(webhook) if webhook is not None else None,
             "tags": tags(SHARED),
@@ -66,6 +68,7 @@ def build_platform(config: StackConfig) -> dict[str, Any]:
         {
             "environment": env,
             "account_id": account,
+            "region": region,
             "group_names": {name: naming.model_package_group_name(env, name) for name in config.services},
             "tags": tags(SHARED),
         },
@@ -104,6 +107,7 @@ def _service(
         "bucket_name": artifacts.bucket_name,
         "bucket_arn": artifacts.bucket_arn,
         "kms_key_arn": artifacts.kms_key_arn,
+        "kms_key_alias": artifacts.kms_key_alias,
     }
     images = {"repository_arn": artifacts.repository_arn, "repository_url": artifacts.repository_url}
     group = registry.group_names[name]

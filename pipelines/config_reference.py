@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.config import json_schema
+from infra.config import FLEET_START_SECONDS, PROVIDER_ENDPOINT_WAIT_SECONDS, json_schema
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -66,7 +66,11 @@ def render_markdown() -> str:
         "",
         "Keys are camelCase in the stack file; unknown keys are errors. Cross-field rules: a canary "
         "needs at least 2 instances and at most 50% of capacity; linear steps shift 10 to 50%; bake is "
-        "0 to 3600 s; service names are DNS-safe and unique; prod never rolls out `all_at_once`; "
+        "0 to 3600 s; a rollout's waits (every bake, then the termination wait; a canary bakes twice, a "
+        f"linear rollout once per step) leave {FLEET_START_SECONDS} s for the new fleet to start within "
+        f"the {PROVIDER_ENDPOINT_WAIT_SECONDS} s the "
+        "provider waits for an endpoint update, and `maxExecutionSeconds` exceeds them; service names "
+        "are DNS-safe and unique; prod never rolls out `all_at_once`; "
         "`instanceCount` lies within the autoscaling bounds; `platform.environment` matches the "
         "stack's name and `aws:region` equals `platform.region`. `modelrail:alertWebhookUrl` is an "
         "optional `https://` URL stored as a Pulumi secret.",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+DiffKind = Literal["add", "delete", "update"]
 
 ANY_INPUT = "*"
 
@@ -43,6 +45,13 @@ class PropertyChange:
     old: Any
     new: Any
     forces_replacement: bool
+    kind: DiffKind = "update"
+    """``add`` (absent before), ``delete`` (absent now) or ``update``."""
+
+    @property
+    def diff_kind(self) -> str:
+        """The engine's ``PropertyDiff.kind``: the kind, with ``-replace`` when it forces replacement."""
+        return f"{self.kind}-replace" if self.forces_replacement else self.kind
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,11 +75,15 @@ class ResourceChange:
         return any(change.forces_replacement for change in self.properties)
 
     def to_json(self) -> dict[str, Any]:
+        """The change; ``detailedDiff`` has the shape and names of ``pulumi preview --json``'s."""
         return {
             "urn": self.urn,
             "type": self.type,
             "op": "replace" if self.replaces else "update",
             "properties": [change.to_json() for change in self.properties],
+            "detailedDiff": {
+                change.path: {"kind": change.diff_kind, "inputDiff": True} for change in self.properties
+            },
         }
 
 
@@ -115,8 +128,10 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
         before, after = old_steps[urn], new_steps[urn]
         rules = REPLACEMENT_RULES.get(after["type"], ()) + tuple(after.get("replaceOnChanges", ()))
         properties = tuple(
-            PropertyChange(path, old_value, new_value, _forces_replacement(path, rules))
-            for path, old_value, new_value in _differences(before.get("inputs", {}), after.get("inputs", {}))
+            PropertyChange(path, old_value, new_value, _forces_replacement(path, rules), kind)
+            for path, old_value, new_value, kind in _differences(
+                before.get("inputs", {}), after.get("inputs", {})
+            )
         )
         if properties:
             changed.append(ResourceChange(urn, after["type"], properties))
@@ -140,8 +155,8 @@ def _forces_replacement(path: str, rules: tuple[str, ...]) -> bool:
 _MISSING = object()
 
 
-def _differences(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
-    """Leaf-level differences between two JSON values, as (property path, old, new)."""
+def _differences(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any, DiffKind]]:
+    """Leaf-level differences between two JSON values, as (property path, old, new, kind)."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(old.keys() | new.keys()):
             child = f"{path}.{key}" if path else key
@@ -149,5 +164,9 @@ def _differences(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any,
     elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         for index, (old_item, new_item) in enumerate(zip(old, new, strict=True)):
             yield from _differences(old_item, new_item, f"{path}[{index}]")
+    elif old is _MISSING:
+        yield path, None, new, "add"
+    elif new is _MISSING:
+        yield path, old, None, "delete"
     elif old != new:
-        yield path, None if old is _MISSING else old, None if new is _MISSING else new
+        yield path, old, new, "update"

@@ -1,9 +1,10 @@
 """Deterministic mocks and a recording monitor for Pulumi's mock runtime.
 
-``PlanMocks`` answers every resource registration with outputs derived from the resource's URN
-(and, for resources the provider replaces on any change, from its inputs too, the way a
-replacement gets a fresh auto-name). Values that flow between resources therefore resolve, and
-a plan is byte-identical across runs.
+``PlanMocks`` answers every resource registration as the provider would: an explicit name input
+wins, otherwise an auto-name derived from the resource's URN (and, for resources the provider
+replaces on any change, from their inputs but the tags, the way a replacement gets a fresh
+auto-name and a tag update does not); ARNs and ids in each service's real format. Values that
+flow between resources therefore resolve, and a plan's resources are the same on every run.
 
 ``PlanMonitor`` subclasses the SDK's ``MockMonitor`` to see each ``RegisterResource`` request
 whole (type, name, parent, dependencies, serialized inputs): everything a plan step needs.
@@ -35,6 +36,47 @@ REPLACED_ON_ANY_CHANGE = frozenset(
 )
 """Types whose every input forces replacement; a replacement gets a new auto-name."""
 
+UPDATED_IN_PLACE = ("tags", "tagsAll")
+"""Inputs the provider updates in place even on those types: no new auto-name for them."""
+
+NAME_PROPERTY: dict[str, str] = {
+    "aws:s3/bucket:Bucket": "bucket",
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": "modelPackageGroupName",
+    "aws:sagemaker/pipeline:Pipeline": "pipelineName",
+    "aws:cloudwatch/dashboard:Dashboard": "dashboardName",
+}
+"""Where a type keeps its physical name, when not in ``name``."""
+
+ARN_FORMATS: dict[str, str] = {
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:cloudwatch/dashboard:Dashboard": "arn:aws:cloudwatch::{account}:dashboard/{name}",
+    "aws:sagemaker/endpoint:Endpoint": "arn:aws:sagemaker:{region}:{account}:endpoint/{name}",
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": (
+        "arn:aws:sagemaker:{region}:{account}:endpoint-config/{name}"
+    ),
+    "aws:sagemaker/model:Model": "arn:aws:sagemaker:{region}:{account}:model/{name}",
+    "aws:sagemaker/modelPackageGroup:ModelPackageGroup": (
+        "arn:aws:sagemaker:{region}:{account}:model-package-group/{name}"
+    ),
+    "aws:sagemaker/pipeline:Pipeline": "arn:aws:sagemaker:{region}:{account}:pipeline/{name}",
+    "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition": (
+        "arn:aws:sagemaker:{region}:{account}:data-quality-job-definition/{name}"
+    ),
+    "aws:sagemaker/monitoringSchedule:MonitoringSchedule": (
+        "arn:aws:sagemaker:{region}:{account}:monitoring-schedule/{name}"
+    ),
+    "aws:kms/key:Key": "arn:aws:kms:{region}:{account}:key/{key_id}",
+    "aws:kms/alias:Alias": "arn:aws:kms:{region}:{account}:{name}",
+    "aws:ecr/repository:Repository": "arn:aws:ecr:{region}:{account}:repository/{name}",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
+    "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy/{name}",
+}
+"""Each type's ARN, as the AWS service writes it (SageMaker names are lower case anyway)."""
+
 
 def _digest(*parts: str, length: int = 7) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
@@ -48,10 +90,16 @@ def _service_of(type_token: str) -> str:
 
 @dataclass
 class PlanMocks(pulumi.runtime.Mocks):
-    """Outputs for mocked resources and invokes, derived only from what is being registered."""
+    """Outputs for mocked resources and invokes, derived only from what is being registered.
+
+    ``new_stack=True`` answers as a first preview of a new stack does: inputs and auto-names are
+    known, and everything AWS assigns on creation (ARNs, IDs, URLs) is left out, which the SDK
+    resolves as unknown during a preview.
+    """
 
     region: str
     account_id: str = MOCK_ACCOUNT_ID
+    new_stack: bool = False
     _urns: threading.local = field(default_factory=threading.local)
 
     def expect_urn(self, urn: str) -> None:
@@ -62,33 +110,44 @@ class PlanMocks(pulumi.runtime.Mocks):
         urn: str = getattr(self._urns, "current", f"{args.typ}::{args.name}")
         seed = urn
         if args.typ in REPLACED_ON_ANY_CHANGE:
-            seed += json.dumps(args.inputs, sort_keys=True, default=str)
-        physical = f"{args.name}-{_digest(seed)}"
-        service = _service_of(args.typ)
+            replacing = {key: value for key, value in args.inputs.items() if key not in UPDATED_IN_PLACE}
+            seed += json.dumps(replacing, sort_keys=True, default=str)
+        name_property = NAME_PROPERTY.get(args.typ, "name")
         state: dict[str, Any] = dict(args.inputs)
-        state.setdefault("name", physical)
-        arn = (
-            f"arn:aws:{service}:{self.region}:{self.account_id}:{args.typ.split(':')[-1].lower()}/{physical}"
+        name = str(state.get(name_property) or f"{args.name}-{_digest(seed)}")  # an explicit name wins
+        state[name_property] = name
+        if self.new_stack:
+            return None, state
+        key_id = _digest(urn, length=32)
+        arn_format = ARN_FORMATS.get(args.typ, "arn:aws:{service}:{region}:{account}:{kind}/{name}")
+        state.setdefault(
+            "arn",
+            arn_format.format(
+                service=_service_of(args.typ),
+                region=self.region,
+                account=self.account_id,
+                kind=args.typ.split(":")[-1].lower(),
+                name=name,
+                key_id=key_id,
+            ),
         )
-        if service == "s3":
-            bucket = str(state.get("bucket", physical))
-            state.setdefault("bucket", bucket)
-            arn = f"arn:aws:s3:::{bucket}"
-            state.setdefault("bucketDomainName", f"{bucket}.s3.amazonaws.com")
-            state.setdefault("bucketRegionalDomainName", f"{bucket}.s3.{self.region}.amazonaws.com")
-        elif service == "sqs":
-            state.setdefault("url", f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{physical}")
-        elif service == "ecr":
-            state.setdefault(
-                "repositoryUrl", f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{state['name']}"
-            )
+        resource_id = name
+        if args.typ == "aws:s3/bucket:Bucket":
+            state.setdefault("bucketDomainName", f"{name}.s3.amazonaws.com")
+            state.setdefault("bucketRegionalDomainName", f"{name}.s3.{self.region}.amazonaws.com")
+        elif args.typ == "aws:sqs/queue:Queue":
+            resource_id = f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{name}"
+            state.setdefault("url", resource_id)  # a queue's id is its URL
+        elif args.typ == "aws:sns/topic:Topic":
+            resource_id = state["arn"]  # a topic's id is its ARN
+        elif args.typ == "aws:ecr/repository:Repository":
+            state.setdefault("repositoryUrl", f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{name}")
             state.setdefault("registryId", self.account_id)
-        elif service == "kms":
-            state.setdefault("keyId", _digest(urn, length=32))
-        elif service == "iam":
-            arn = f"arn:aws:iam::{self.account_id}:{args.typ.split(':')[-1].lower()}/{state['name']}"
-        state.setdefault("arn", arn)
-        resource_id = str(state.get("bucket")) if service == "s3" and "bucket" in state else physical
+        elif args.typ == "aws:kms/key:Key":
+            resource_id = key_id
+            state.setdefault("keyId", key_id)
+        elif args.typ == "aws:cloudwatch/dashboard:Dashboard":
+            state.setdefault("dashboardArn", state.pop("arn"))
         state.setdefault("id", resource_id)
         return resource_id, state
 

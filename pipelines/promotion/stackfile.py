@@ -23,12 +23,17 @@ from pipelines.errors import RefusedError
 
 
 def round_trip_yaml(text: str) -> Any:
-    """A round-trip YAML that writes back in the file's own style (indents, ``null``, quotes)."""
-    from ruamel.yaml import YAML
+    """A round-trip YAML that writes back in the file's own style (indents, ``null``, quotes).
+
+    Its loads are bounded like every other stack-file read (``infra.yamlio``): an alias bomb is
+    refused with ``YamlLimitError``, a ruamel ``YAMLError``.
+    """
     from ruamel.yaml.util import load_yaml_guess_indent
 
-    _, indent, block_sequence_indent = load_yaml_guess_indent(text)
-    yaml = YAML(typ="rt")
+    from infra.yamlio import bounded_yaml
+
+    _, indent, block_sequence_indent = load_yaml_guess_indent(text, yaml=bounded_yaml("rt"))
+    yaml = bounded_yaml("rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
     mapping = _mapping_indent(text)
@@ -62,9 +67,17 @@ def pinned_version(path: Path, service: str) -> str | None:
 
 def render_pin(path: Path, service: str, version: str | None) -> str:
     """The stack file's text with ``service``'s modelVersion set to ``version``; everything else kept."""
+    from ruamel.yaml.error import YAMLError
+
+    from infra.config import StackFileUnreadableError
+    from infra.yamlio import describe_yaml_error
+
     text = path.read_text(encoding="utf-8")
-    yaml = round_trip_yaml(text)
-    document = yaml.load(text)
+    try:
+        yaml = round_trip_yaml(text)
+        document = yaml.load(text)
+    except YAMLError as error:
+        raise StackFileUnreadableError(f"{path}: {describe_yaml_error(error)}") from None
     try:
         entry = document["config"][SERVICES_KEY][service]
     except (KeyError, TypeError):

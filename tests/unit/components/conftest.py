@@ -20,6 +20,7 @@ def platform_values() -> dict[str, Any]:
         "bucket_name": "modelrail-prod-artifacts",
         "bucket_arn": "arn:aws:s3:::modelrail-prod-artifacts",
         "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k",
+        "kms_key_alias": "alias/modelrail-prod-artifacts",
         "repository_arn": "arn:aws:ecr:eu-west-1:123456789012:repository/modelrail-prod",
         "repository_url": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/modelrail-prod",
     }

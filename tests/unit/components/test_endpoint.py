@@ -10,6 +10,7 @@ import pytest
 
 from components.base import ComponentArgsError
 from components.endpoint import ModelEndpoint, ModelEndpointArgs
+from infra import naming
 from pipelines.plan.mocks import PlanMonitor, Registration
 from tests.unit.components.conftest import VERSION, Children, endpoint_values
 
@@ -121,16 +122,47 @@ def test_alarms_treat_missing_data_deliberately_and_notify_the_topic(
 
 
 @pulumi.runtime.test  # pulumi ships it unannotated
-def test_without_live_labels_the_accuracy_alarm_is_not_created(
+def test_without_live_labels_the_accuracy_alarm_stays_but_can_never_fire(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
-    endpoint, done = _build(endpoint_values(guardrails={"min_live_accuracy": None}))
+    """The alarm list is force-new: dropping the alarm would replace the live endpoint."""
+    _, done = _build(endpoint_values(guardrails={"min_live_accuracy": None}))
 
-    def check(names: list[str]) -> None:
-        assert not any(name.endswith("live-accuracy") for name in names)
-        assert len(names) == 3
+    def check(_: Any) -> None:
+        (endpoint,) = _by_type(pulumi_mocks, ENDPOINT)
+        rollback = [
+            a["alarmName"] for a in endpoint.inputs["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
+        ]
+        assert rollback == [f"modelrail-prod-fraud-score-{kind}" for kind in naming.GUARDRAILS]
+        (accuracy,) = [
+            a.inputs for a in _by_type(pulumi_mocks, ALARM) if a.inputs["name"].endswith("live-accuracy")
+        ]
+        # Accuracy lies in [0, 1]: below 0 never happens, and without data the alarm ends in OK.
+        assert (accuracy["comparisonOperator"], accuracy["threshold"]) == ("LessThanThreshold", 0)
+        assert accuracy["treatMissingData"] == "notBreaching"
+        assert "never fires" in accuracy["alarmDescription"]
 
-    return pulumi.Output.all(done, endpoint.alarm_names).apply(lambda v: check(v[1]))
+    return done.apply(check)
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_the_execution_role_may_read_every_rollback_alarm(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
+    """SageMaker reads the rollback alarms with the model's role; the ARNs are those AWS assigns."""
+    endpoint, done = _build(endpoint_values(region=pulumi_mocks.plan_mocks.region))
+
+    def check(values: list[Any]) -> None:
+        policy = next(r for r in pulumi_mocks.registrations if r.urn.endswith("::fraud-score-role-policy"))
+        (statement,) = [
+            s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Sid"] == "ReadRollbackAlarms"
+        ]
+        assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+        alarm_arns = values[1]
+        assert len(alarm_arns) == 4
+        assert statement["Resource"] == sorted(alarm_arns)
+        assert all(arn.startswith("arn:aws:cloudwatch:us-east-1:123456789012:alarm:") for arn in alarm_arns)
+
+    arns = pulumi.Output.all(*(alarm.arn for alarm in endpoint.alarms.alarms.values()))
+    return pulumi.Output.all(done, arns).apply(check)
 
 
 @pulumi.runtime.test  # pulumi ships it unannotated
@@ -170,7 +202,7 @@ def test_a_shadow_variant_serves_its_own_model(pulumi_mocks: PlanMonitor) -> pul
 def test_grant_invoke_allows_exactly_invoking_this_endpoint(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
     import pulumi_aws as aws
 
-    endpoint, _ = _build(endpoint_values())
+    endpoint, _ = _build(endpoint_values(region=pulumi_mocks.plan_mocks.region))
     caller = aws.iam.Role("caller", assume_role_policy="{}")
     grant = endpoint.grant_invoke(caller)
 
@@ -181,7 +213,7 @@ def test_grant_invoke_allows_exactly_invoking_this_endpoint(pulumi_mocks: PlanMo
             "sagemaker:InvokeEndpoint",
             "sagemaker:InvokeEndpointWithResponseStream",
         ]
-        assert statement["Resource"] == [values[1]]
+        assert statement["Resource"] == [values[1]]  # built from the name: the ARN AWS assigns
 
     return pulumi.Output.all(grant.urn, endpoint.endpoint_arn).apply(check)
 

@@ -11,8 +11,9 @@ from components.base import render_json
 
 ACCOUNT = "123456789012"
 BUCKET = "arn:aws:s3:::bucket"
-KEY = "arn:aws:kms:eu-west-1:123456789012:key/k"
+ALIAS = "alias/modelrail-prod-artifacts"
 REPO = "arn:aws:ecr:eu-west-1:123456789012:repository/r"
+ALARMS = [f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:modelrail-prod-svc-{kind}" for kind in ("a", "b")]
 
 DOCUMENTS = {
     "assume": iam.assume_role_policy("sagemaker.amazonaws.com", ACCOUNT),
@@ -24,7 +25,7 @@ DOCUMENTS = {
         data_prefix="datasets/svc/",
         output_prefix="training/svc/",
         repository_arn=REPO,
-        kms_key_arn=KEY,
+        kms_key_alias=ALIAS,
         model_package_group="prod-svc",
         role_arn=f"arn:aws:iam::{ACCOUNT}:role/train",
         region="eu-west-1",
@@ -35,7 +36,8 @@ DOCUMENTS = {
         model_prefix="models/svc/",
         capture_prefix="data-capture/svc/",
         repository_arn=REPO,
-        kms_key_arn=KEY,
+        kms_key_alias=ALIAS,
+        alarm_arns=ALARMS,
         region="eu-west-1",
         account_id=ACCOUNT,
     ),
@@ -43,7 +45,7 @@ DOCUMENTS = {
         bucket_arn=BUCKET,
         capture_prefix="data-capture/svc/",
         output_prefix="monitoring/svc/",
-        kms_key_arn=KEY,
+        kms_key_alias=ALIAS,
         region="eu-west-1",
         account_id=ACCOUNT,
     ),
@@ -57,14 +59,26 @@ DOCUMENTS = {
 
 STAR_RESOURCE_ALLOWED = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 """Actions AWS offers no resource-level permissions for; key policies are the other exception."""
+ROLE_POLICIES = ("training", "serving", "monitoring")
 
 
-@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+@pytest.mark.parametrize("name", sorted(set(DOCUMENTS) - {"key"}))
 def test_no_document_allows_a_wildcard_action(name: str) -> None:
     for effect, action in iam.actions_of(DOCUMENTS[name]):
         assert action != "*"
         if effect == "Allow":
             assert "*" not in action, f"{name}: {action}"
+
+
+def test_the_only_wildcard_in_a_key_policy_is_the_roots_kms_star() -> None:
+    wildcards = [
+        statement
+        for statement in DOCUMENTS["key"]["Statement"]
+        if any("*" in action for _, action in iam.actions_of({"Statement": [statement]}))
+    ]
+    assert [(s["Principal"], s["Action"]) for s in wildcards] == [
+        ({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "kms:*")
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(set(DOCUMENTS) - {"key"}))
@@ -75,10 +89,42 @@ def test_star_resources_appear_only_where_aws_requires_them(name: str) -> None:
             assert set(statement["Action"]) <= STAR_RESOURCE_ALLOWED, statement["Sid"]
 
 
-def test_key_policy_names_its_actions_instead_of_kms_star() -> None:
-    actions = {action for _, action in iam.actions_of(DOCUMENTS["key"])}
-    assert "kms:*" not in actions
-    assert {"kms:ScheduleKeyDeletion", "kms:Decrypt", "kms:GenerateDataKey"} <= actions
+def test_the_key_policy_has_aws_default_shape_so_iam_policies_can_delegate_grants() -> None:
+    """A root limited to a list of actions can delegate only those: nobody could kms:CreateGrant."""
+    (root, services) = DOCUMENTS["key"]["Statement"]
+    assert root == {
+        "Sid": "EnableIamPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    assert services["Principal"] == {"Service": ["logging.s3.amazonaws.com"]}
+    assert services["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+
+
+@pytest.mark.parametrize("name", ROLE_POLICIES)
+def test_sagemaker_roles_may_create_grants_only_for_aws_resources(name: str) -> None:
+    grants = next(s for s in DOCUMENTS[name]["Statement"] if s["Sid"] == "GrantKeyToAwsResources")
+    assert grants["Action"] == ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+    assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+
+
+@pytest.mark.parametrize("name", ROLE_POLICIES)
+def test_roles_name_the_key_by_its_alias_known_before_the_key_exists(name: str) -> None:
+    for sid in ("UseKey", "GrantKeyToAwsResources"):
+        statement = next(s for s in DOCUMENTS[name]["Statement"] if s["Sid"] == sid)
+        assert statement["Resource"] == ["arn:aws:kms:eu-west-1:123456789012:key/*"]
+        assert statement["Condition"]["ForAnyValue:StringEquals"] == {"kms:ResourceAliases": ALIAS}
+
+
+def test_the_serving_role_reads_exactly_its_rollback_alarms() -> None:
+    """SageMaker reads the auto-rollback alarms with the endpoint's execution role."""
+    (statement,) = [
+        s for s in DOCUMENTS["serving"]["Statement"] if "cloudwatch:DescribeAlarms" in s["Action"]
+    ]
+    assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+    assert statement["Resource"] == sorted(ALARMS)
 
 
 def test_bucket_policy_refuses_plain_http_and_non_kms_encryption() -> None:

@@ -29,6 +29,7 @@ def _store(children: Children) -> ArtifactStore:
         {
             "environment": "prod",
             "account_id": "123456789012",
+            "region": "us-east-1",
             "bucket_name": "modelrail-prod-artifacts",
             "log_bucket_name": "modelrail-prod-logs",
             "repository_name": "modelrail-prod",
@@ -151,6 +152,7 @@ def test_artifact_store_reports_every_bad_argument_at_once() -> None:
             {
                 "environment": "Prod",
                 "account_id": "1",
+                "region": "us-east-1",
                 "bucket_name": "b",
                 "log_bucket_name": "l",
                 "repository_name": "Bad Repo",
@@ -168,6 +170,7 @@ def test_candidates_must_outlive_experiments() -> None:
             {
                 "environment": "prod",
                 "account_id": "1",
+                "region": "us-east-1",
                 "bucket_name": "b",
                 "log_bucket_name": "l",
                 "repository_name": "r",
@@ -187,6 +190,7 @@ def test_registry_routes_package_state_changes_to_an_encrypted_queue(
         {
             "environment": "prod",
             "account_id": "123456789012",
+            "region": "us-east-1",
             "group_names": {"svc": "prod-svc"},
             "reader_account_ids": ["210987654321"],
             "tags": TAGS,
@@ -242,6 +246,7 @@ def test_alerts_topic_is_encrypted_and_the_webhook_stays_secret(
         {
             "environment": "prod",
             "account_id": "123456789012",
+            "region": "us-east-1",
             "emails": ["oncall@example.com"],
             "webhook_url": pulumi.Output.secret("https://hooks.example.com/x"),
             "tags": TAGS,
@@ -262,7 +267,10 @@ def test_alerts_topic_is_encrypted_and_the_webhook_stays_secret(
 
 def test_alerts_refuse_a_plain_http_webhook() -> None:
     with pytest.raises(ComponentArgsError, match="use an https:// URL"):
-        Alerts("alerts", {"environment": "prod", "account_id": "1", "webhook_url": "http://x"})
+        Alerts(
+            "alerts",
+            {"environment": "prod", "account_id": "1", "region": "us-east-1", "webhook_url": "http://x"},
+        )
 
 
 @pulumi.runtime.test  # pulumi ships it unannotated
@@ -297,3 +305,104 @@ def test_service_monitor_needs_an_analyzer_image_in_unknown_regions() -> None:
     values = {k: v for k, v in platform_values().items() if "repository" not in k}
     with pytest.raises(ComponentArgsError, match="pass analyzer_image_uri"):
         ServiceMonitor("m", {**values, "region": "ap-south-2", "service": "svc", "endpoint_name": "e"})
+
+
+def _registration(monitor: PlanMonitor, urn_suffix: str) -> Registration:
+    (found,) = [r for r in monitor.registrations if r.urn.endswith(urn_suffix)]
+    return found
+
+
+def _statements(registration: Registration, prop: str = "policy") -> dict[str, Any]:
+    return {s["Sid"]: s for s in json.loads(registration.inputs[prop])["Statement"]}
+
+
+# The policies below are built from names (known on a stack's first preview) instead of the
+# resources' ``arn`` outputs (unknown until AWS creates them); each test checks that the ARN
+# built from the name is the ARN the (mock) provider assigns.
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_bucket_policies_and_the_repository_arn_are_the_arns_aws_assigns(
+    pulumi_mocks: PlanMonitor,
+) -> pulumi.Output[Any]:
+    children = Children()
+    store = _store(children)
+
+    def check(values: list[Any]) -> None:
+        bucket_arn, repository_arn = values[1], values[2]
+        statements = _statements(_registration(pulumi_mocks, "::artifacts-policy"))
+        assert statements["DenyInsecureTransport"]["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
+        (bucket,) = [
+            r for r in pulumi_mocks.registrations if r.urn.endswith("aws:s3/bucket:Bucket::artifacts")
+        ]
+        (repository,) = _of(pulumi_mocks, "aws:ecr/repository:Repository")
+        assert bucket_arn == pulumi_mocks.resources[bucket.urn].state["arn"]
+        assert repository_arn == pulumi_mocks.resources[repository.urn].state["arn"]
+
+    return pulumi.Output.all(children.settled(store), store.bucket_arn, store.repository_arn).apply(check)
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_queue_policies_name_the_queue_and_the_rule_as_aws_does(
+    pulumi_mocks: PlanMonitor,
+) -> pulumi.Output[Any]:
+    children = Children()
+    registry = ModelRegistry(
+        "registry",
+        {
+            "environment": "prod",
+            "account_id": "123456789012",
+            "region": "us-east-1",
+            "group_names": {"svc": "prod-svc"},
+            "reader_account_ids": ["210987654321"],
+            "tags": TAGS,
+        },
+        opts=children.opts,
+    )
+
+    def check(values: list[Any]) -> None:
+        queue_arn, rule_arn, group_arn = values[1], values[2], values[3]
+        sends = _statements(_registration(pulumi_mocks, "::registry-events-policy"))["EventBridgeRuleSends"]
+        assert sends["Resource"] == [queue_arn]
+        assert sends["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+        read = _statements(_registration(pulumi_mocks, "::registry-svc-read"), "resourcePolicy")
+        assert group_arn in read["CrossAccountRead"]["Resource"]
+
+    return pulumi.Output.all(
+        children.settled(registry), registry.queue_arn, registry.rule.arn, registry.groups["svc"].arn
+    ).apply(check)
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_the_topic_policy_names_the_topic_as_aws_does(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
+    children = Children()
+    alerts = Alerts(
+        "alerts",
+        {"environment": "prod", "account_id": "123456789012", "region": "us-east-1", "tags": TAGS},
+        opts=children.opts,
+    )
+
+    def check(values: list[Any]) -> None:
+        publish = _statements(_registration(pulumi_mocks, "::alerts-topic-policy"))["CloudWatchAlarmsPublish"]
+        assert publish["Resource"] == [values[1]]
+        assert values[1] == "arn:aws:sns:us-east-1:123456789012:modelrail-prod-alerts"
+
+    return pulumi.Output.all(children.settled(alerts), alerts.topic_arn).apply(check)
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_the_training_role_passes_exactly_itself(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
+    children = Children()
+    training = Training(
+        "svc-training",
+        {**platform_values(), "service": "svc", "model_package_group_name": "prod-svc", "tags": TAGS},
+        opts=children.opts,
+    )
+
+    def check(values: list[Any]) -> None:
+        passes = _statements(_registration(pulumi_mocks, "::svc-training-role-policy"))[
+            "PassOwnRoleToSageMaker"
+        ]
+        assert passes["Resource"] == [values[1]]
+
+    return pulumi.Output.all(children.settled(training), training.role_arn).apply(check)

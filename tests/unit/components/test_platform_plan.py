@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import NoneType
+from typing import Any, get_args
 
 import pytest
+from ruamel.yaml import YAML
 
+from infra.config import Guardrails
 from pipelines.plan import build_plan, diff_plans
 
 REPO = Path(__file__).resolve().parents[3]
@@ -129,3 +133,88 @@ def test_the_retained_configuration_is_the_rollback_target(
     assert old_models != new_models
     assert all(state["retainOnDelete"] for state in [*before.values(), *after.values()])
     assert copy.deepcopy(prod) == prod  # plans are plain data, safe to share between tests
+
+
+def _prod_edited(tmp: Path, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Prod's plan after ``edit`` changed its stack file's ``config:`` (comments kept)."""
+    shutil.copytree(REPO / "stacks", tmp / "stacks")
+    path = tmp / "stacks" / "Pulumi.prod.yaml"
+    yaml = YAML(typ="rt")
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    edit(document["config"])
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(document, out)
+    return build_plan("prod", project_dir=tmp, program=REPO / "infra" / "__main__.py")
+
+
+def _toggle_guardrails(config: dict[str, Any]) -> None:
+    """Every guardrail of every service: a nullable one null ↔ number, any other to a new number."""
+    for service in config["modelrail:services"].values():
+        guardrails = service["guardrails"]
+        for name, field in Guardrails.model_fields.items():
+            key = field.alias or name
+            value = guardrails.get(key)
+            if value is None:
+                guardrails[key] = 0.9
+            elif NoneType in get_args(field.annotation):
+                guardrails[key] = None
+            else:
+                guardrails[key] = value * 2
+
+
+@pytest.fixture(scope="module")
+def toggled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _prod_edited(tmp_path_factory.mktemp("toggled"), _toggle_guardrails)
+
+
+def test_toggling_every_guardrail_never_replaces_an_endpoint(
+    prod: dict[str, Any], toggled: dict[str, Any]
+) -> None:
+    """``autoRollbackConfiguration`` is force-new and the endpoint's name fixed: a replace would fail.
+
+    adult-income's live accuracy goes from 0.82 to null and fraud-score's from null to 0.9, in the
+    same plan as every other threshold; the alarms change in place, the endpoints not at all.
+    """
+    diff = diff_plans(prod, toggled)
+    assert [change.urn for change in diff.replaced if change.type == ENDPOINT] == []
+    assert diff.replaced == ()
+    assert not diff.added and not diff.removed
+    assert ENDPOINT not in {change.type for change in diff.changed}
+    accuracy = {
+        change.urn.rsplit("::", 1)[1]: {p.path: p.new for p in change.properties}
+        for change in diff.changed
+        if change.urn.endswith("-alarms-live-accuracy")
+    }
+    assert accuracy["adult-income-alarms-live-accuracy"]["threshold"] == 0
+    assert accuracy["fraud-score-alarms-live-accuracy"]["threshold"] == 0.9
+
+
+@pytest.fixture(scope="module")
+def retagged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _prod_edited(
+        tmp_path_factory.mktemp("retagged"),
+        lambda config: config["modelrail:platform"]["tags"].update({"cost-center": "ml-serving"}),
+    )
+
+
+def test_a_tag_only_change_replaces_no_endpoint_configuration(
+    prod: dict[str, Any], retagged: dict[str, Any]
+) -> None:
+    """Tags update in place, so the retained configurations keep their names (and the endpoint its config)."""
+    diff = diff_plans(prod, retagged)
+    assert diff.replaced == ()
+    configs = [change for change in diff.changed if change.type == CONFIG]
+    assert len(configs) == 2
+    assert {p.path for change in configs for p in change.properties} == {"tags.cost-center"}
+
+
+def test_role_policies_naming_the_key_by_its_alias_wait_for_the_alias(prod: dict[str, Any]) -> None:
+    """The alias is what grants the key: a role must not use the key before the alias exists."""
+    (alias,) = _states(prod, "aws:kms/alias:Alias")
+    keyed = [
+        state
+        for state in _states(prod, "aws:iam/rolePolicy:RolePolicy")
+        if "kms:ResourceAliases" in state["inputs"]["policy"]
+    ]
+    assert len(keyed) == 6  # serving, training and monitoring of both services
+    assert all(alias["urn"] in state["dependencies"] for state in keyed)

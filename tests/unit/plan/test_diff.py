@@ -119,3 +119,24 @@ def test_a_step_replace_on_changes_is_honoured() -> None:
 def test_not_a_plan_is_rejected() -> None:
     with pytest.raises(ValueError, match="not a plan"):
         diff_plans({"resources": []}, BASE)
+
+
+def test_the_detailed_diff_has_the_engines_names_and_kinds() -> None:
+    """``detailedDiff`` as ``pulumi preview --json`` prints it: path → {kind, inputDiff}."""
+
+    def change(states: dict[str, Any]) -> None:
+        states["alarm"]["threshold"] = 2
+        states["alarm"]["datapointsToAlarm"] = 2
+        states["model"]["primaryContainer"]["modelDataUrl"] = "s3://b/v2"
+        del states["model"]["tags"]
+
+    diff = diff_plans(BASE, _changed(change)).to_json()
+    by_name = {entry["urn"].rsplit("::", 1)[-1]: entry["detailedDiff"] for entry in diff["changed"]}
+    assert by_name["alarm"] == {
+        "datapointsToAlarm": {"kind": "add", "inputDiff": True},
+        "threshold": {"kind": "update", "inputDiff": True},
+    }
+    assert by_name["model"] == {
+        "primaryContainer.modelDataUrl": {"kind": "update-replace", "inputDiff": True},
+        "tags": {"kind": "delete", "inputDiff": True},
+    }

@@ -235,3 +235,147 @@ def test_taggable_types_match_what_pulumi_aws_accepts() -> None:
         resource_class = getattr(importlib.import_module(f"pulumi_aws.{module}"), cls)
         takes_tags = "tags" in resource_class._internal_init.__code__.co_varnames
         assert takes_tags == (type_ in rules.TAGGABLE_TYPES), type_
+
+
+def _key_policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": json.dumps({"Statement": list(statements)})}
+
+
+ROOT = {"AWS": "arn:aws:iam::123456789012:root"}
+
+
+def test_a_key_policy_may_give_only_the_account_root_kms_star() -> None:
+    """AWS's default key policy; a root limited to a list of actions can delegate only those."""
+    root = _key_policy({"Effect": "Allow", "Principal": ROOT, "Action": "kms:*", "Resource": "*"})
+    role = _key_policy(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/r"}, "Action": "kms:*"}
+    )
+    assert _violations("iam-no-wildcard-action", Stack((_resource(rules.KMS_KEY, "k", root),))) == []
+    (message,) = _violations("iam-no-wildcard-action", Stack((_resource(rules.KMS_KEY, "k", role),)))
+    assert "Allow kms:*" in message
+
+
+def test_kms_star_outside_a_key_policy_is_a_wildcard() -> None:
+    policy = _key_policy({"Effect": "Allow", "Principal": ROOT, "Action": "kms:*", "Resource": "*"})
+    (message,) = _violations("iam-no-wildcard-action", Stack((_resource(rules.ROLE_POLICY, "p", policy),)))
+    assert "Allow kms:*" in message
+
+
+@pytest.mark.parametrize(
+    ("statement", "delegates"),
+    [
+        ({"Effect": "Allow", "Principal": ROOT, "Action": "kms:*", "Resource": "*"}, True),
+        (
+            {"Effect": "Allow", "Principal": ROOT, "Action": ["kms:*Grant*", "kms:Decrypt"], "Resource": "*"},
+            True,
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Principal": ROOT,
+                "Action": ["kms:Decrypt", "kms:PutKeyPolicy"],
+                "Resource": "*",
+            },
+            False,
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Principal": ROOT,
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ml"}},
+            },
+            False,
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            False,
+        ),
+    ],
+)
+def test_a_key_policy_must_let_iam_policies_delegate_grants(
+    statement: dict[str, Any], delegates: bool
+) -> None:
+    found = _violations(
+        "kms-key-policy-delegates-to-iam", Stack((_resource(rules.KMS_KEY, "k", _key_policy(statement)),))
+    )
+    assert (found == []) is delegates
+    if not delegates:
+        assert "cannot delegate kms:CreateGrant" in found[0]
+
+
+def test_a_key_without_a_policy_gets_aws_default_which_delegates() -> None:
+    assert _violations("kms-key-policy-delegates-to-iam", Stack((_resource(rules.KMS_KEY, "k", {}),))) == []
+
+
+def _serving_stack(role_policy: dict[str, Any]) -> Stack:
+    """Endpoint → configuration → model → role → role policy, linked by dependencies as in a plan."""
+    role = _resource(rules.ROLE, "role", {})
+    policy = _resource(rules.ROLE_POLICY, "role-policy", {"policy": json.dumps(role_policy)}, (role.urn,))
+    model = _resource(rules.MODEL, "model", {"executionRoleArn": "[unknown]"}, (role.urn, policy.urn))
+    config = _resource(
+        rules.ENDPOINT_CONFIG, "config", {"productionVariants": [{"modelName": "m-1"}]}, (model.urn,)
+    )
+    endpoint = _resource(
+        rules.ENDPOINT,
+        "endpoint",
+        {
+            "deploymentConfig": {
+                "autoRollbackConfiguration": {"alarms": [{"alarmName": "modelrail-prod-svc-5xx-rate"}]}
+            }
+        },
+        (config.urn,),
+    )
+    return Stack((role, policy, model, config, endpoint))
+
+
+@pytest.mark.parametrize(
+    ("resource", "readable"),
+    [
+        ("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:modelrail-prod-svc-5xx-rate", True),
+        ("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:modelrail-prod-svc-*", True),
+        ("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:modelrail-prod-other-5xx-rate", False),
+        ("arn:aws:sns:eu-west-1:123456789012:modelrail-prod-svc-5xx-rate", False),
+    ],
+)
+def test_the_execution_role_must_read_the_endpoints_rollback_alarms(resource: str, readable: bool) -> None:
+    statement = {"Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"], "Resource": [resource]}
+    found = _violations(
+        "sagemaker-endpoint-role-reads-rollback-alarms", _serving_stack({"Statement": [statement]})
+    )
+    assert (found == []) is readable
+    if not readable:
+        assert found == ["execution role role cannot read modelrail-prod-svc-5xx-rate"]
+
+
+def test_an_endpoint_whose_role_is_not_in_the_stack_is_refused() -> None:
+    stack = Stack(tuple(r for r in _serving_stack({"Statement": []}).resources if r.type != rules.ROLE))
+    (message,) = _violations("sagemaker-endpoint-role-reads-rollback-alarms", stack)
+    assert "no execution role found" in message
+
+
+def test_the_plans_unknown_text_becomes_unknown() -> None:
+    from pipelines.plan.values import UNKNOWN_TEXT
+
+    assert rules.PLAN_UNKNOWN_TEXT == UNKNOWN_TEXT
+    plan = {
+        "steps": [
+            {
+                "urn": "urn:pulumi:prod::modelrail::aws:sqs/queue:Queue::q",
+                "newState": {
+                    "urn": "urn:pulumi:prod::modelrail::aws:sqs/queue:Queue::q",
+                    "type": rules.QUEUE,
+                    "inputs": {"kmsMasterKeyId": UNKNOWN_TEXT, "tags": {"service": [UNKNOWN_TEXT]}},
+                },
+            }
+        ]
+    }
+    (queue,) = rules.stack_from_plan(plan).resources
+    assert queue.props["kmsMasterKeyId"] is rules.UNKNOWN
+    assert queue.props["tags"]["service"] == [rules.UNKNOWN]
