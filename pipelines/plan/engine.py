@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.config import PROJECT, SECRET_PLACEHOLDER, load_stack_file, stack_file
-from pipelines.plan.mocks import PlanMocks, PlanMonitor, Registration
 from pipelines.plan.values import SECRET_TEXT
+
+if TYPE_CHECKING:
+    from pipelines.plan.mocks import Registration
 
 ROOT_TYPE = "pulumi:pulumi:Stack"
 
@@ -67,11 +69,15 @@ def run_program(
 
     ``new_stack``: answer as a new stack's first preview (see ``PlanMocks``).
     """
+    # The SDK (about a second to import) loads only once the stack file has been judged, so bad
+    # input such as a YAML alias bomb from a fork's pull request is refused at once.
     import pulumi
     from pulumi.runtime import settings as pulumi_settings
     from pulumi.runtime.config import set_all_config
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
+
+    from pipelines.plan.mocks import PlanMocks, PlanMonitor
 
     with _RUN_LOCK:
         _ensure_event_loop()

@@ -9,6 +9,9 @@ code, file and limit named) and how far the loader got, never a time.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +150,23 @@ def test_plan_exits_2_on_the_bomb(
     error = json.loads(capsys.readouterr().out)
     assert error["exit_code"] == 2
     assert str(bomb_stack) in error["message"] and f"more than {MAX_ALIAS_NODES} nodes" in error["message"]
+
+
+def test_plan_refuses_the_bomb_before_it_loads_the_pulumi_sdk(bomb_stack: Path) -> None:
+    """The SDK costs about a second to import: a refused stack file must not pay for it."""
+    probe = (
+        "import sys; from pipelines.cli import main; "
+        "code = main(['plan', '--stack', 'dev']); "
+        "print(code, any(name == 'pulumi' or name.startswith('pulumi.') for name in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "MODELRAIL_PROJECT_DIR": str(bomb_stack.parent.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split()[-2:] == ["2", "False"], result.stdout + result.stderr
 
 
 def test_the_plan_engines_own_read_of_the_stack_file_is_bounded_too(bomb_stack: Path) -> None:
