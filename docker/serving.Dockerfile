@@ -5,12 +5,19 @@
 #
 # requirements.lock pins the serving environment the packages record (refresh it with
 # `python -m pipelines.packaging.environment > docker/requirements.lock`). The container
-# verifies every file of /opt/ml/model against manifest.json before it loads the model.
+# verifies every file of /opt/ml/model against manifest.json, and the packaged serving code
+# against the image's own copy, before it runs the package's code (docker/serve). So the image
+# serves only packages built by the same serving code: rebuild a package for a newer image.
+#
+# MODELRAIL_SERVING_THREADS: OpenMP/BLAS threads per request (the server sets OMP_NUM_THREADS,
+# OPENBLAS_NUM_THREADS and MKL_NUM_THREADS from it before numpy loads). Default 1: concurrency
+# comes from the request threads; more library threads per request oversubscribe the cores.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/opt/modelrail
+    PYTHONPATH=/opt/modelrail \
+    MODELRAIL_SERVING_THREADS=1
 
 COPY docker/requirements.lock /opt/modelrail/requirements.lock
 RUN pip install --no-cache-dir --no-deps -r /opt/modelrail/requirements.lock

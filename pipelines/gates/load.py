@@ -1,8 +1,16 @@
-"""Load generation for the latency gate: a real model server, real rows, concurrent clients."""
+"""Load generation for the latency gate: a real model server, real rows, concurrent clients.
+
+The server is started the way every model server is (``pipelines.serving.launch``): verified by
+the platform's code, then run from the package's own ``code/``, isolated from this repository,
+with the service's OpenMP/BLAS thread bound. So the latency measured is the latency of the code
+that ships, at the thread count it ships with.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,9 +21,12 @@ from typing import Any
 
 from pipelines.errors import RefusedError
 from pipelines.gates.policy import LatencyPolicy
+from pipelines.serving.launch import launcher_command, serving_environment
+from pipelines.serving.threads import DEFAULT_SERVING_THREADS
 
 SERVER_START_SECONDS = 60.0
 _SERVING_LINE = re.compile(r"on http://([^:\s]+):(\d+)")
+_CODE_FROM = re.compile(r"code from (.+?)\)?$")
 
 
 @dataclass(frozen=True)
@@ -26,17 +37,30 @@ class LoadResult:
     p99_ms: float
     throughput_rps: float
     peak_rss_mb: float
+    served_from: str = ""
+    """The serving code's directory, as the server reported it: the package's ``code/``."""
 
 
-def drive(model_dir: Path, rows: list[dict[str, Any]], policy: LatencyPolicy) -> LoadResult:
-    """Start ``python -m pipelines.serving`` on a free port, warm it up, then measure."""
+def drive(
+    model_dir: Path,
+    rows: list[dict[str, Any]],
+    policy: LatencyPolicy,
+    *,
+    serving_threads: int = DEFAULT_SERVING_THREADS,
+) -> LoadResult:
+    """Launch the package's own server on a free port, warm it up, then measure.
+
+    ``serving_threads`` is the service's ``servingThreads`` (OpenMP/BLAS threads per request).
+    """
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.serving", "--model-dir", str(model_dir), "--port", "0"],
+        launcher_command(Path(model_dir).resolve(), port=0, python=sys.executable),
+        stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=serving_environment(os.environ, serving_threads),
         text=True,
     )
     try:
-        host, port = _wait_until_serving(server)
+        host, port, served_from = _wait_until_serving(server)
         bodies = [
             json.dumps(
                 {
@@ -50,7 +74,8 @@ def drive(model_dir: Path, rows: list[dict[str, Any]], policy: LatencyPolicy) ->
         ]
         for body in bodies[: policy.warmup_requests]:
             _post(host, port, body)
-        return _measure(host, port, bodies[policy.warmup_requests :], policy.concurrency, server.pid)
+        result = _measure(host, port, bodies[policy.warmup_requests :], policy.concurrency, server.pid)
+        return dataclasses.replace(result, served_from=served_from)
     finally:
         server.terminate()
         try:
@@ -60,7 +85,7 @@ def drive(model_dir: Path, rows: list[dict[str, Any]], policy: LatencyPolicy) ->
             server.wait()
 
 
-def _wait_until_serving(server: subprocess.Popen[str]) -> tuple[str, int]:
+def _wait_until_serving(server: subprocess.Popen[str]) -> tuple[str, int, str]:
     assert server.stderr is not None
     deadline = time.monotonic() + SERVER_START_SECONDS
     lines = []
@@ -71,7 +96,8 @@ def _wait_until_serving(server: subprocess.Popen[str]) -> tuple[str, int]:
         lines.append(line.rstrip())
         match = _SERVING_LINE.search(line)
         if match:
-            return match.group(1), int(match.group(2))
+            code = _CODE_FROM.search(line.rstrip())
+            return match.group(1), int(match.group(2)), code.group(1) if code else ""
     raise RefusedError("the model server did not start", details=[line for line in lines if line][-10:])
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from pipelines.errors import BadInputError
 from pipelines.packaging.environment import locked_versions, python_environment, requirements_lock
 from pipelines.packaging.tarball import write_tarball
-from pipelines.serving.verify import MANIFEST, PACKAGE_FORMAT
+from pipelines.serving.verify import CODE_DIR, MANIFEST, PACKAGE_FORMAT, platform_serving_code
 from pipelines.training.manifest import parse_manifest
 from pipelines.training.trainer import (
     EVALUATION_FILE,
@@ -36,7 +36,6 @@ from pipelines.training.trainer import (
 )
 
 LOCK_FILE = "requirements.lock"
-CODE_DIR = "code"
 SERVING_COMMAND = "python -m pipelines.serving"
 
 
@@ -56,14 +55,12 @@ def canonical_json(value: Any) -> bytes:
 
 
 def serving_code() -> dict[str, bytes]:
-    """The serving package and what it imports from ``pipelines``, keyed by path under ``code/``."""
-    package_root = Path(__file__).resolve().parent.parent
-    sources = [package_root / "__init__.py", package_root / "errors.py"]
-    sources += sorted((package_root / "serving").glob("*.py"))
-    return {
-        f"{CODE_DIR}/pipelines/{source.relative_to(package_root).as_posix()}": source.read_bytes()
-        for source in sources
-    }
+    """The serving package and what it imports from ``pipelines``, keyed by path under ``code/``.
+
+    The file list is ``platform_serving_code``'s, the same list every verifier compares a
+    package's ``code/`` against, so what is packaged and what is accepted cannot drift apart.
+    """
+    return {name: source.read_bytes() for name, source in platform_serving_code().items()}
 
 
 def build_package(service: str, model_dir: Path, out: Path) -> PackageResult:

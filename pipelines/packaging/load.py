@@ -15,7 +15,10 @@ def load_package(path: Path, *, expected_package_id: str | None = None) -> Loade
     """A verified model from a ``model.tar.gz`` or an extracted model directory.
 
     Raises ``TamperedArtifactError`` (naming the file and both hashes) if any file differs from
-    the manifest, or if ``expected_package_id`` is given and the manifest is not that package's.
+    the manifest, or if ``expected_package_id`` is given and the manifest is not that package's;
+    ``ForeignServingCodeError`` (naming every differing file) if the serving code under ``code/``
+    is not the platform's own. Registration calls this before it uploads anything, so a package
+    that could not be served is never registered.
     """
     path = Path(path)
     if path.is_dir():
@@ -26,7 +29,10 @@ def load_package(path: Path, *, expected_package_id: str | None = None) -> Loade
 
 
 def extract_package(path: Path, dest: Path, *, expected_package_id: str | None = None) -> Path:
-    """Extract a package into the new directory ``dest`` and verify it there (for a model server)."""
+    """Extract a package into the new directory ``dest`` and verify it there (for a model server).
+
+    The same checks as ``load_package``, files and serving code, without deserialising the model.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:

@@ -12,18 +12,13 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_SERVER_COMMAND = (
-    "{python}",
-    "-m",
-    "pipelines.serving",
-    "--model-dir",
-    "{model_dir}",
-    "--port",
-    "{port}",
-    "--host",
-    "127.0.0.1",
-)
-"""The SageMaker serving contract as packaged with every model (``pipelines/serving``)."""
+from pipelines.serving.launch import launcher_command, serving_environment
+from pipelines.serving.threads import DEFAULT_SERVING_THREADS
+
+DEFAULT_SERVER_COMMAND = tuple(launcher_command(Path("{model_dir}"), port="{port}", python="{python}"))
+"""The SageMaker serving contract as packaged with every model, started by the platform's
+launcher (``pipelines.serving.launch``): verified, then run from the package's own ``code/``
+with the repository out of reach, exactly as the serving container runs it."""
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -51,17 +46,29 @@ def ping(port: int, timeout: float = 1.0) -> bool:
 class ModelServerProcess:
     """The fleet of one version: a single model server process (one "instance").
 
-    The process runs the serving code that travels inside the model directory (``code/``) when
-    there is one, so the sandbox serves exactly what was packaged; otherwise the project's own.
+    With the default command the process is the package's own serving code (``code/``), run
+    from the model directory after the platform verified it, so the sandbox serves exactly what
+    was packaged and gated; a directory whose serving code is not the platform's never starts.
+    ``serving_threads`` is the service's ``servingThreads``, passed as ``MODELRAIL_SERVING_THREADS``;
+    ``version`` (the package id) is passed as ``MODELRAIL_MODEL_VERSION``, as the endpoint's Model
+    does, so the launcher refuses a directory holding another package.
     """
 
     def __init__(
-        self, service: str, version: str, model_dir: Path, command: Sequence[str], log_dir: Path
+        self,
+        service: str,
+        version: str,
+        model_dir: Path,
+        command: Sequence[str],
+        log_dir: Path,
+        *,
+        serving_threads: int = DEFAULT_SERVING_THREADS,
     ) -> None:
         self.service = service
         self.version = version
         self.model_dir = model_dir
         self.command = tuple(command)
+        self.serving_threads = serving_threads
         self.log_path = log_dir / f"{service}-{version[:12]}.log"
         self.port = 0
         self.restarts = 0
@@ -76,12 +83,13 @@ class ModelServerProcess:
     def start(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         """Start the server on a fresh port and wait for ``/ping``; ``FleetStartError`` if it never answers."""
         self.port = free_port()
-        values = {"python": sys.executable, "model_dir": str(self.model_dir), "port": str(self.port)}
+        values = {
+            "python": sys.executable,
+            "model_dir": str(Path(self.model_dir).resolve()),
+            "port": str(self.port),
+        }
         argv = [part.format(**values) for part in self.command]
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        packaged = self.model_dir / "code"
-        if (packaged / "pipelines" / "serving").is_dir():
-            env["PYTHONPATH"] = str(packaged)
+        env = serving_environment(os.environ, self.serving_threads, package_id=self.version)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env

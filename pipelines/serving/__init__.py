@@ -3,5 +3,7 @@
 This package is copied into every ``model.tar.gz`` (under ``code/``) together with
 ``pipelines/errors.py``, so it must stay self-contained: it imports only the standard
 library, numpy, pandas, scikit-learn and skops, and only when a model is loaded.
-The same code serves in the SageMaker image and in the local sandbox.
+The same code serves in the SageMaker image, in the latency gate and in the local sandbox,
+always started by ``pipelines.serving.launch``: verified against the platform's own copy of
+these files, then run from the package's ``code/``, isolated.
 """

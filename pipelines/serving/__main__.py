@@ -2,7 +2,12 @@
 
 The model directory defaults to ``SM_MODEL_DIR``, then ``/opt/ml/model`` (SageMaker's
 layout); the port to ``SAGEMAKER_BIND_TO_PORT``, then 8080. A model that fails verification
-is never served: the process exits 1 with the reason on stderr.
+(a file against the manifest, or serving code that is not the platform's) is never served:
+the process exits 1 with the reason on stderr. ``MODELRAIL_SERVING_THREADS`` (default 1) bounds
+the OpenMP/BLAS threads of each prediction; it is applied here, before numpy loads.
+
+Start it through ``pipelines.serving.launch``, which verifies the directory with the platform's
+own code first and then runs this module from the package's ``code/``, isolated.
 """
 
 from __future__ import annotations
@@ -26,10 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     # Imported code must not leave bytecode inside a verified model directory.
     sys.dont_write_bytecode = True
     from pipelines.errors import ModelrailError
-    from pipelines.serving.model import load_model_dir
-    from pipelines.serving.server import ModelServer
+    from pipelines.serving.threads import bound_library_threads
 
     try:
+        # Before anything imports numpy or scikit-learn: they read their thread counts at load.
+        threads = bound_library_threads()
+        from pipelines.serving.model import load_model_dir
+        from pipelines.serving.server import ModelServer
+
         model = load_model_dir(args.model_dir)
     except ModelrailError as error:
         print(f"refusing to serve {args.model_dir}: {error.message}", file=sys.stderr)
@@ -38,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     server = ModelServer(model, args.host, args.port, access_log=args.access_log)
     host, port = server.server_address[:2]
-    print(f"serving {model.package_id} on http://{host!s}:{port}", file=sys.stderr, flush=True)
+    code = Path(__file__).resolve().parent
+    print(
+        f"serving {model.package_id} on http://{host!s}:{port} "
+        f"({threads} OpenMP/BLAS thread(s) per request; code from {code})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

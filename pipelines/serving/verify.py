@@ -1,8 +1,14 @@
-"""Integrity of a model directory: every file's sha256 against ``manifest.json``.
+"""Integrity of a model directory: every file's sha256 against ``manifest.json``, and its
+serving code against the platform's own.
 
 A model directory is what SageMaker extracts from ``model.tar.gz`` into ``/opt/ml/model``.
 Nothing in it is trusted until this check passes, so the server, the sandbox and every
 deployment call ``verify_model_dir`` before they read anything else.
+
+A consistent manifest proves only that the files are the ones its author listed; whoever
+builds a package writes its manifest. The serving code under ``code/`` is what runs, so it
+must also be byte for byte the code this platform builds packages with
+(``verify_serving_code``).
 """
 
 from __future__ import annotations
@@ -16,11 +22,17 @@ from pipelines.errors import BadInputError, RefusedError
 
 MANIFEST = "manifest.json"
 PACKAGE_FORMAT = "modelrail.package/1"
+CODE_DIR = "code"
+"""Where a package carries its serving code (``code/pipelines/...``, importable as ``pipelines``)."""
 _CHUNK = 1 << 20
 
 
 class TamperedArtifactError(RefusedError):
     """A file whose bytes are not the bytes the manifest recorded (or a file the manifest lacks)."""
+
+
+class ForeignServingCodeError(RefusedError):
+    """The package's serving code is not the code this platform builds packages with."""
 
 
 def sha256_file(path: Path) -> str:
@@ -56,7 +68,8 @@ def verify_model_dir(model_dir: Path, *, expected_package_id: str | None = None)
 
     Refuses (``TamperedArtifactError``) a file whose sha256 differs, naming the file and both
     hashes; a missing file; a file the manifest does not list; and, when ``expected_package_id``
-    is given, a manifest that is not the one the package id names.
+    is given, a manifest that is not the one the package id names. Then refuses
+    (``ForeignServingCodeError``) serving code that is not the platform's (``verify_serving_code``).
     """
     model_dir = Path(model_dir)
     if expected_package_id is not None:
@@ -97,7 +110,62 @@ def verify_model_dir(model_dir: Path, *, expected_package_id: str | None = None)
             f"{model_dir}: files not listed in the manifest: {', '.join(extra)}",
             details=[f"unlisted file: {name}" for name in extra],
         )
+    verify_serving_code(model_dir, manifest)
     return manifest
+
+
+def platform_serving_code() -> dict[str, Path]:
+    """The serving code this platform packages, keyed by its path inside a package.
+
+    The serving package itself and what it imports from ``pipelines``: the files next to this
+    module, so the reference is whichever copy is running (the repository's in the controller,
+    the image's in the serving container). ``pipelines.packaging.build`` packages exactly these.
+    """
+    serving = Path(__file__).resolve().parent
+    root = serving.parent
+    sources = [root / "__init__.py", root / "errors.py", *sorted(serving.glob("*.py"))]
+    return {f"{CODE_DIR}/pipelines/{source.relative_to(root).as_posix()}": source for source in sources}
+
+
+def verify_serving_code(model_dir: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a package whose ``code/`` is not exactly the platform's serving code.
+
+    Why compare hashes with the platform's own files rather than sign the code at build time:
+    a signature is only as good as the custody of its key, and the builder (an engineer's
+    laptop, a CI job) is exactly who could alter the code, so the key would sit next to the
+    attacker. The running platform's copy needs no key and no key rotation: the verifier holds
+    the reference itself. The price is that a package built by another version of the serving
+    code is refused until it is rebuilt with this one; the error says so.
+
+    Runs after the manifest check, so the manifest's hashes are the files' hashes. Collects
+    every difference (changed, missing, extra files) and raises ``ForeignServingCodeError``
+    once, naming the first file in the message and every file in the details.
+    """
+    reference = {name: sha256_file(path) for name, path in platform_serving_code().items()}
+    files: dict[str, Any] = manifest["files"]
+    packaged = {
+        name: str(entry["sha256"]) for name, entry in files.items() if name.startswith(f"{CODE_DIR}/")
+    }
+    details: list[str] = []
+    for name in sorted(set(reference) | set(packaged)):
+        expected, actual = reference.get(name), packaged.get(name)
+        if actual is None:
+            details.append(f"{name}: missing; the platform's serving code has it")
+        elif expected is None:
+            details.append(f"{name}: not part of the platform's serving code")
+        elif actual != expected:
+            details.append(f"{name}: sha256 {actual}, the platform's is {expected}")
+    if details:
+        first = details[0].split(":", 1)[0]
+        raise ForeignServingCodeError(
+            f"{model_dir / first}: the package's serving code is not the code this platform "
+            f"builds packages with ({len(details)} file(s) differ); refusing to run it",
+            details=[
+                *details,
+                "a package runs only the serving code the platform packaged; rebuild it with "
+                "`modelrail package` from this version of the platform",
+            ],
+        )
 
 
 def _inside(root: Path, path: Path) -> bool:
