@@ -140,6 +140,7 @@ def _service(
             "image_tag": service.serving_image_tag,
             "instance_type": service.instance_type,
             "instance_count": service.instance_count,
+            "serving_threads": service.serving_threads,
             "rollout": {
                 "strategy": policy.strategy,
                 "canary_percent": policy.canary_percent,

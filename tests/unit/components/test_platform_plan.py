@@ -218,3 +218,17 @@ def test_role_policies_naming_the_key_by_its_alias_wait_for_the_alias(prod: dict
     ]
     assert len(keyed) == 6  # serving, training and monitoring of both services
     assert all(alias["urn"] in state["dependencies"] for state in keyed)
+
+
+def test_a_services_serving_threads_reach_its_sagemaker_model(tmp_path: Path) -> None:
+    def three_threads(config: dict[str, Any]) -> None:
+        config["modelrail:services"]["fraud-score"]["servingThreads"] = 3
+
+    plan = _prod_edited(tmp_path, three_threads)
+    threads = {
+        state["urn"].rsplit("::", 1)[-1]: state["inputs"]["primaryContainer"]["environment"][
+            "MODELRAIL_SERVING_THREADS"
+        ]
+        for state in _states(plan, "aws:sagemaker/model:Model")
+    }
+    assert threads == {"adult-income-model": "1", "fraud-score-model": "3"}
