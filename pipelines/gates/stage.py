@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.gates.report import GateReport, combine
 
 if TYPE_CHECKING:
+    from infra.config import Service
     from pipelines.gates.policy import GatePolicy
 
 
@@ -131,29 +132,30 @@ def latency_for(
     package = versions.load(candidate)
     sample = data[package.columns].head(max(policy.latency.requests, 100))
     rows = sample.astype(object).where(sample.notna(), None).to_dict("records")
+    settings = service_settings(inputs.stack, inputs.service)
     return model_gates.latency_gate(
         versions.download(candidate),
         rows,
         policy.latency,
-        p99_budget_ms=p99_budget_ms(inputs.stack, inputs.service),
+        p99_budget_ms=float(settings.guardrails.p99_latency_ms),
+        serving_threads=settings.serving_threads,
         subject={"service": inputs.service, "candidate": candidate, "stack": inputs.stack},
     )
 
 
-def p99_budget_ms(stack: str, service: str) -> float:
-    """The service's ``guardrails.p99LatencyMs`` in the stack file."""
+def service_settings(stack: str, service: str) -> Service:
+    """The service's entry in the stack file: its p99 budget and the threads it serves with."""
     from infra.config import load_stack_file
     from pipelines.errors import BadInputError
     from pipelines.paths import stack_path
 
     try:
-        config = load_stack_file(stack_path(stack))
-        return float(config.service(service).guardrails.p99_latency_ms)
+        return load_stack_file(stack_path(stack)).service(service)
     except KeyError as error:
         raise BadInputError(str(error.args[0])) from None
     except Exception as error:
         raise BadInputError(
-            f"cannot read the latency budget of {service!r} from stack {stack!r}: {error}"
+            f"cannot read the settings of {service!r} from stack {stack!r}: {error}"
         ) from None
 
 

@@ -197,9 +197,14 @@ def latency_gate(
     policy: LatencyPolicy,
     *,
     p99_budget_ms: float,
+    serving_threads: int = 1,
     subject: dict[str, Any] | None = None,
 ) -> GateReport:
-    """Serve the package with the real serving code and drive concurrent requests of real rows."""
+    """Serve the package with its own serving code and drive concurrent requests of real rows.
+
+    ``serving_threads`` is the service's ``servingThreads``: the gate measures the server as the
+    endpoint will run it.
+    """
     import tempfile
 
     from pipelines.gates.load import drive
@@ -209,7 +214,7 @@ def latency_gate(
         raise BadInputError("the latency gate needs at least one row to send")
     with tempfile.TemporaryDirectory(prefix="modelrail-latency-") as scratch:
         model_dir = package if package.is_dir() else extract_package(package, Path(scratch) / "model")
-        result = drive(model_dir, rows, policy)
+        result = drive(model_dir, rows, policy, serving_threads=serving_threads)
     p99_ms = policy.p99_ms or p99_budget_ms
     sent = f"{result.requests} requests of {policy.rows_per_request} row(s), concurrency {policy.concurrency}"
     checks = [

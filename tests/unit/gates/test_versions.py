@@ -71,3 +71,19 @@ def test_latency_is_measured_against_the_serving_code(package: Path, data: pd.Da
         package, rows, policy.model_copy(update={"max_memory_mb": 1.0}), p99_budget_ms=60_000
     )
     assert [(c.name, c.passed) for c in tight.failures] == [("latency.memory", False)]
+
+
+def test_the_latency_gate_serves_with_the_services_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.gates.load import LoadResult
+
+    asked: list[int] = []
+
+    def drive(model_dir: Path, rows: object, policy: object, *, serving_threads: int) -> LoadResult:
+        asked.append(serving_threads)
+        return LoadResult(10, 0, 5.0, 9.0, 100.0, 200.0)
+
+    monkeypatch.setattr("pipelines.gates.load.drive", drive)
+    report = latency_gate(tmp_path, [{"age": 30}], POLICY.latency, p99_budget_ms=400, serving_threads=3)
+    assert asked == [3] and report.passed
