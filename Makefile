@@ -55,6 +55,7 @@ plan: sync
 bench: sync
 	$(RUN) python benchmarks/plan_bench.py
 	$(RUN) python benchmarks/startup_bench.py
+	$(RUN) python benchmarks/serving_bench.py
 
 clean:
 	rm -rf .modelrail demo-report .pytest_cache .mypy_cache .ruff_cache
