@@ -35,7 +35,10 @@ def _progress_printer(as_json: bool) -> Any:
             err_console.print(f"  preview: {changes or 'no changes'}")
             for change in fields["preview"]["changes"]:
                 err_console.print(f"    {change['op']:>8} {change['urn']}", markup=False, soft_wrap=True)
-        elif event in ("begun", "pinned", "update_started", "verified", "reverting", "done"):
+        elif event in (
+            "begun", "pinned", "update_started", "watching", "verified", "reverting", "restoring",
+            "audit_repaired", "done",
+        ):  # fmt: skip
             detail = fields.get("reason") or fields.get("outcome") or fields.get("message") or ""
             err_console.print(f"  [dim]{event.replace('_', ' ')}[/] {detail}", soft_wrap=True)
 
@@ -237,7 +240,7 @@ def status(stack: StackOption, as_json: JsonOption = False) -> None:
 
     records = stack_records(stack)
     reading = records.audit.read()
-    rows = records.status()
+    rows = records.live_status()
     if as_json:
         emit_json({"stack": stack, "services": rows, "audit": reading.to_json()})
         return

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.errors import ModelrailError
+from pipelines.dependencies import DependencyUnavailableError
 
 STATE_FILE = "embedded.json"
 LOG_FILE = "embedded/moto.log"
@@ -21,7 +21,7 @@ HOST = "127.0.0.1"
 _START_TIMEOUT_S = 60.0
 
 
-class EmbeddedServerError(ModelrailError):
+class EmbeddedServerError(DependencyUnavailableError):
     """The moto server could not be started or reached."""
 
 
@@ -78,7 +78,7 @@ def spawn(state_dir: Path, *, detached: bool) -> tuple[subprocess.Popen[bytes], 
         _terminate(process.pid)
     tail = log_path.read_text(errors="replace")[-2000:]
     raise EmbeddedServerError(
-        f"the moto server did not start; see {log_path}", details=tail.splitlines()[-10:]
+        f"the moto server did not start; see {log_path}", hint="", details=tail.splitlines()[-10:]
     )
 
 

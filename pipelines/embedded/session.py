@@ -51,16 +51,18 @@ class EmbeddedAws:
     def client(self, service_name: str, region: str = "us-east-1") -> Any:
         """A boto3 client that talks only to the embedded server."""
         import boto3
-        from botocore.config import Config
+
+        from pipelines.dependencies import guard_client, retry_config
 
         session = boto3.session.Session(
             aws_access_key_id=EMBEDDED_KEY, aws_secret_access_key=EMBEDDED_KEY, region_name=region
         )
-        return session.client(
+        client = session.client(
             service_name,  # type: ignore[call-overload]
             endpoint_url=self.endpoint_url,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
+            config=retry_config(embedded=True, s3={"addressing_style": "path"}),
         )
+        return guard_client(client, f"the embedded AWS at {self.endpoint_url}")
 
 
 def ensure_embedded(stack: str | None = None, *, state: Path | None = None) -> EmbeddedAws:

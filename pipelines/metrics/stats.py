@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -288,6 +288,42 @@ class VariantStats:
             "accuracy": _rounded(self.accuracy),
         }
 
+    def to_record(self) -> dict[str, object]:
+        """Every field, losslessly (``from_record`` reads it back): what the journal keeps."""
+        histogram = self.latency_histogram
+        return {
+            "invocations": self.invocations,
+            "errors_4xx": self.errors_4xx,
+            "errors_5xx": self.errors_5xx,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p99_ms": self.latency_p99_ms,
+            "latency_bounds": None if histogram is None else list(histogram.bounds),
+            "latency_counts": None if histogram is None else list(histogram.counts),
+            "prediction_histogram": list(self.prediction_histogram),
+            "labelled": self.labelled,
+            "correct": self.correct,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> VariantStats:
+        bounds, counts = record.get("latency_bounds"), record.get("latency_counts")
+        histogram = None
+        if bounds is not None and counts is not None:
+            histogram = LatencyHistogram(tuple(float(b) for b in bounds), tuple(int(c) for c in counts))
+        return cls(
+            invocations=int(record["invocations"]),
+            errors_4xx=int(record["errors_4xx"]),
+            errors_5xx=int(record["errors_5xx"]),
+            latency_p50_ms=record.get("latency_p50_ms"),
+            latency_p99_ms=record.get("latency_p99_ms"),
+            latency_histogram=histogram,
+            prediction_histogram=tuple(int(n) for n in record["prediction_histogram"]),
+            labelled=int(record["labelled"]),
+            correct=int(record["correct"]),
+            version=record.get("version"),
+        )
+
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else round(value, 6)
@@ -316,3 +352,22 @@ class CanaryWindow:
             "baseline": self.baseline.to_json(),
             "canary": None if self.canary is None else self.canary.to_json(),
         }
+
+    def to_record(self) -> dict[str, object]:
+        """The window losslessly, so a resumed analysis can re-judge exactly what was judged."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "baseline": self.baseline.to_record(),
+            "canary": None if self.canary is None else self.canary.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CanaryWindow:
+        canary = record.get("canary")
+        return cls(
+            start=float(record["start"]),
+            end=float(record["end"]),
+            baseline=VariantStats.from_record(record["baseline"]),
+            canary=None if canary is None else VariantStats.from_record(canary),
+        )

@@ -3,34 +3,44 @@
 A promotion pins the target version in the stack file, previews, runs the stack update and,
 while the endpoint bakes the canary, analyses canary against baseline. Then it checks what the
 endpoint really runs: SageMaker can roll an update back and the provider still report success.
-Only a rollout that provably holds is recorded as promoted; anything else reverts the stack
-file to the previous version, refreshes the stack and says why.
+Only a rollout that provably holds, and whose canary analysis finished, is recorded as promoted;
+anything else puts the previous version back (stack file and endpoint) and says why.
+
+Everything is decided under the promotion lock, and journaled before it is acted on, so
+``modelrail resume`` can converge from wherever a crash or a failed dependency stopped it
+(``pipelines.promotion.resume``). The canary analysis is in ``pipelines.promotion.bake``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infra.config import Service, StackConfig, load_stack_file
-from pipelines.errors import ModelrailError, RefusedError, RolledBackError
+from pipelines.dependencies import DependencyUnavailableError
+from pipelines.errors import (
+    InterruptedByUserError,
+    LockedError,
+    ModelrailError,
+    RefusedError,
+    RolledBackError,
+)
 from pipelines.metrics.source import MetricsSource
 from pipelines.promotion import stackfile
 from pipelines.promotion.audit import AuditLog
+from pipelines.promotion.audit_copy import catch_up
+from pipelines.promotion.bake import Bake, analysis_policy, needs_analysis
+from pipelines.promotion.eligibility import Kind, check_eligible
 from pipelines.promotion.evidence import Approval, EvidenceStore
 from pipelines.promotion.journal import Journal, Step, unfinished
 from pipelines.promotion.lock import PromotionLock
 from pipelines.promotion.ports import LineageSink, VersionInfo, VersionStore
 from pipelines.promotion.stages import Stage, check_transition
+from pipelines.promotion.watch import EndpointWatch
 from pipelines.runners.base import EndpointInspector, EndpointState, Preview, StackRunner
-
-TRANSITIONAL = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollingBack"})
-FAILED_STATES = frozenset({"Failed", "UpdateRollbackFailed", "RollingBack", "OutOfService"})
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -111,6 +121,11 @@ class Controller:
     def lock_dir(self) -> Path:
         return self.state_dir / "locks"
 
+    @property
+    def watch(self) -> EndpointWatch:
+        """What the endpoint really runs, and waiting for it to settle."""
+        return EndpointWatch(self.runner, self.endpoints, self.timeouts, self.progress)
+
     def config(self) -> StackConfig:
         return load_stack_file(self.stack_path)
 
@@ -131,88 +146,79 @@ class Controller:
         *,
         confirm: Callable[[Preview], bool] | None = None,
     ) -> Outcome:
-        """Promote ``version`` of ``service`` on this stack; refuse, roll back or record it."""
+        """Promote ``version`` of ``service`` on this stack; refuse, roll back or record it.
+
+        Promoting the pinned version again changes nothing while the endpoint serves it, and
+        reconciles the endpoint (deploys it again) when it does not.
+        """
         self.service_config(service)
-        config = self.config()
         info = self.registry.get_version(service, version)
-        previous = stackfile.pinned_version(self.stack_path, service) or ""
-        if previous == info.sha:
-            return Outcome("promote", "unchanged", service, self.stack, info.sha, previous, "already serving")
-        self.check_eligible(config, info)
-        message = f"modelrail: promote {service} {info.sha[:12]} by {actor}"
-        return self._roll(service, info, previous, actor, kind="promote", message=message, confirm=confirm)
+        return self._roll(service, actor, kind="promote", choose=lambda _current: info, confirm=confirm)
 
     def rollback(self, service: str, actor: str, *, to: str | None = None) -> Outcome:
         """Return the service to the last version that was stable on this stack (or ``to``)."""
         self.service_config(service)
-        current = stackfile.pinned_version(self.stack_path, service) or ""
-        target = to or self.last_stable(service, excluding=current)
-        if target is None:
-            raise RefusedError(
-                f"no earlier stable version of {service} on stack {self.stack} to roll back to",
-                details=["a rollback target is a version this stack served after a verified promotion"],
-            )
-        info = self.registry.get_version(service, target)
-        if info.sha not in self.stable_versions(service):
-            raise RefusedError(
-                f"{info.sha[:12]} never served {service} stably on stack {self.stack}",
-                details=[
-                    f"stable versions here: {', '.join(v[:12] for v in self.stable_versions(service)) or 'none'}"
-                ],
-            )
-        if info.sha == current:
-            return Outcome("rollback", "unchanged", service, self.stack, info.sha, current, "already serving")
-        message = f"modelrail: rollback {service} to {info.sha[:12]} by {actor}"
-        return self._roll(service, info, current, actor, kind="rollback", message=message, confirm=None)
 
-    def check_eligible(self, config: StackConfig, info: VersionInfo) -> None:
-        """Refuse a version the stack may not run yet, with the reason and the way forward."""
-        stage = Stage(info.stage)
-        if stage in (Stage.EXPERIMENTAL, Stage.ARCHIVED):
-            raise RefusedError(
-                f"{info.service} {info.sha[:12]} is {stage}; only candidates and production versions are promoted",
-                details=["run the candidate gates first: `modelrail qualify --stage candidate`"],
-            )
-        if not config.platform.approval_required:
-            evidence = self.evidence.load(info.service, info.sha, "candidate")
-            if evidence is None or not evidence.passed:
-                raise RefusedError(f"{info.sha[:12]} has no passing candidate-stage gate report")
-            return
-        evidence = self.evidence.load(info.service, info.sha, "production")
-        if evidence is None or not evidence.passed:
-            raise RefusedError(
-                f"stack {self.stack} serves production: {info.sha[:12]} needs passing production-stage gates",
-                details=["run `modelrail qualify --stage production`"],
-            )
-        approval = self.evidence.approval(info.service, info.sha, self.stack)
-        if approval is None:
-            raise RefusedError(
-                f"stack {self.stack} needs a second person's approval of {info.sha[:12]}",
-                details=[
-                    f"`modelrail approve --service {info.service} --version {info.sha[:12]} --stack {self.stack}`"
-                ],
-            )
-        if approval.evidence_digest != evidence.digest:
-            raise RefusedError(
-                f"the approval of {info.sha[:12]} by {approval.approver} is void: the gate evidence changed since",
-                details=[
-                    f"approved evidence {approval.evidence_digest[:12]}, current evidence {evidence.digest[:12]}",
-                    "ask for a new approval of the current evidence",
-                ],
-            )
+        def choose(current: str) -> VersionInfo:
+            target = to or self.last_stable(service, excluding=current)
+            if target is None:
+                raise RefusedError(
+                    f"no earlier stable version of {service} on stack {self.stack} to roll back to",
+                    details=["a rollback target is a version this stack served after a verified promotion"],
+                )
+            return self.registry.get_version(service, target)
+
+        return self._roll(service, actor, kind="rollback", choose=choose, confirm=None)
+
+    def check_eligible(self, config: StackConfig, info: VersionInfo, kind: Kind = "promote") -> None:
+        """Refuse a version the stack may not run (by promotion or rollback), with the way forward."""
+        check_eligible(
+            stack=self.stack,
+            config=config,
+            info=info,
+            evidence=self.evidence,
+            kind=kind,
+            stable=self.stable_versions(info.service),
+        )
 
     def _roll(
         self,
         service: str,
-        info: VersionInfo,
-        previous: str,
         actor: str,
         *,
-        kind: str,
-        message: str,
+        kind: Kind,
+        choose: Callable[[str], VersionInfo],
         confirm: Callable[[Preview], bool] | None,
     ) -> Outcome:
-        with PromotionLock(self.lock_dir, service=service, stack=self.stack, owner=actor, operation=kind):
+        """Under the lock: read the pin, choose and check the target, then pin, update and bake it."""
+        with PromotionLock(
+            self.lock_dir, service=service, stack=self.stack, owner=actor, operation=kind
+        ) as lock:
+            self._refuse_interrupted(service)
+            previous = stackfile.pinned_version(self.stack_path, service) or ""
+            info = choose(previous)
+            self.check_eligible(self.config(), info, kind)
+            config = self.service_config(service)
+            canary = kind == "promote" and needs_analysis(config, self.metrics, previous, info.sha)
+            drift = (
+                self.watch.not_serving(service, previous)
+                if previous and (info.sha == previous or canary)
+                else ""
+            )
+            if info.sha == previous and not drift:
+                return Outcome(kind, "unchanged", service, self.stack, info.sha, previous, "already serving")
+            if drift and info.sha != previous:
+                raise RefusedError(
+                    f"the endpoint of {service} on {self.stack} does not serve the pinned "
+                    f"{previous[:12]} ({drift}), which a canary needs as its baseline",
+                    details=[
+                        "reconcile it first: `modelrail promote --service "
+                        f"{service} --version {previous[:12]} --stack {self.stack}`"
+                    ],
+                )
+            self.audit.ensure_appendable()  # a log that cannot record the outcome stops the rollout first
+            target = f"to {info.sha[:12]}" if kind == "rollback" else info.sha[:12]
+            message = f"modelrail: {kind} {service} {target} by {actor}"
             journal = Journal.begin(
                 self.journal_dir,
                 kind=kind,
@@ -222,6 +228,7 @@ class Controller:
                 previous=previous,
                 actor=actor,
                 message=message,
+                reconcile=drift if info.sha == previous else "",
             )
             outcome = Outcome(kind, "", service, self.stack, info.sha, previous, journal=journal.id)
             self.progress(
@@ -230,20 +237,47 @@ class Controller:
             previous_text = stackfile.write_pin(self.stack_path, service, info.sha)
             journal.write(Step.PINNED, previous_text=previous_text)
             self.progress("pinned", {"path": str(self.stack_path)})
+            renew = _renewer(lock)
             try:
-                return self._apply(journal, outcome, info, previous_text, actor, message, confirm)
-            except (RolledBackError, KeyboardInterrupt):
-                raise
+                return self._apply(journal, outcome, info, previous_text, actor, message, confirm, renew)
+            except (InterruptedByUserError, KeyboardInterrupt):
+                if not journal.has(Step.UPDATE_STARTED):  # nothing deployed yet: undo the pin now
+                    stackfile.restore(self.stack_path, previous_text)
+                    self._finish(journal, outcome, "aborted", "interrupted by Ctrl-C", actor)
+                raise  # mid-rollout: `modelrail resume` watches it to its end or rolls it back
+            except (RolledBackError, LockLostError):
+                raise  # recorded already, or another operation holds the lock now
             except Exception as error:
-                # Anything unexpected after the pin: put the file back so the stack never points at a
-                # version that is not running; the journal and the audit log say what happened.
-                stackfile.restore(self.stack_path, previous_text)
-                self._refresh_quietly()
+                if journal.has(Step.VERIFIED) or journal.has(Step.DECIDED):
+                    raise  # only recording is left, and the journal says what: `modelrail resume` does it
                 reason = (
-                    error.message if isinstance(error, ModelrailError) else f"{type(error).__name__}: {error}"
+                    error.condition
+                    if isinstance(error, DependencyUnavailableError)
+                    else error.message
+                    if isinstance(error, ModelrailError)
+                    else f"{type(error).__name__}: {error}"
                 )
-                self._finish(journal, outcome, "failed", reason, actor)
+                # Anything unexpected after the pin: the previous version back in the stack file and
+                # on the endpoint, then recorded. If that needs the failed dependency too, the journal
+                # keeps the decision for `modelrail resume`.
+                self._fail(journal, outcome, "failed", reason, previous_text, actor, renew)
+                if isinstance(error, DependencyUnavailableError):
+                    raise RolledBackError(
+                        f"{kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {reason}",
+                        details=_where(outcome),
+                    ) from error
                 raise
+
+    def _refuse_interrupted(self, service: str) -> None:
+        """An interrupted promotion of the service must be finished (or undone) before the next one."""
+        for journal in unfinished(self.journal_dir):
+            head = journal.header
+            if head["service"] == service:
+                raise LockedError(
+                    f"the {head['kind']} of {service} {head['version'][:12]} by {head['actor']} on stack "
+                    f"{self.stack} was interrupted at '{journal.last_step}'",
+                    details=[f"finish or undo it first: `modelrail resume --stack {self.stack}`"],
+                )
 
     def _apply(
         self,
@@ -254,6 +288,7 @@ class Controller:
         actor: str,
         message: str,
         confirm: Callable[[Preview], bool] | None,
+        renew: Callable[[], None],
     ) -> Outcome:
         """Preview, confirm, update while baking, verify; revert and raise when the rollout does not hold."""
         service = outcome.service
@@ -262,25 +297,38 @@ class Controller:
         if confirm is not None and not confirm(outcome.preview):
             stackfile.restore(self.stack_path, previous_text)
             return self._finish(journal, outcome, "aborted", "declined at the preview", actor)
-        journal.write(Step.UPDATE_STARTED)
+        config = self.service_config(service)
+        policy = None
+        if needs_analysis(config, self.metrics, outcome.previous, info.sha):
+            policy = analysis_policy(
+                config,
+                interval=self.analysis_interval_seconds,
+                min_requests=self.min_requests,
+                min_labels=self.min_labels,
+            )
+        bake = Bake.begin(
+            journal,
+            config=config,
+            metrics=self.metrics,
+            policy=policy,
+            decisions=outcome.decisions,
+            progress=self.progress,
+        )
         self.progress("update_started", {"message": message})
-        outputs, breach, update_error = self._update_and_bake(service, message, outcome)
+        outputs, breach, update_error = self._update_and_bake(service, message, bake, renew)
         journal.write(Step.UPDATE_FINISHED, outputs=outputs, error=update_error)
-        state = self._settle(service)
+        state = self.watch.settle(service)
         outcome.endpoint = state
-        expected = self.endpoints.expected_config(service, info.sha, outputs)
-        failure = breach or update_error or self._verify_failure(state, expected)
+        failure = breach or update_error
+        if not failure:
+            expected = self.endpoints.expected_config(service, info.sha, outputs)
+            failure = self.watch.verify_failure(state, expected)
         if failure:
-            self.progress("reverting", {"reason": failure})
-            stackfile.restore(self.stack_path, previous_text)
-            self._refresh_quietly()
-            self._finish(journal, outcome, "rolled_back" if breach else "failed", failure, actor)
+            result = "rolled_back" if breach else "failed"
+            self._fail(journal, outcome, result, failure, previous_text, actor, renew, known=state)
             raise RolledBackError(
                 f"{outcome.kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {failure}",
-                details=[
-                    f"the stack file pins {outcome.previous[:12] or 'no version'} again; "
-                    f"the endpoint runs {state.config_name or 'nothing'}"
-                ],
+                details=_where(outcome),
             )
         journal.write(Step.VERIFIED, endpoint=state.to_json())
         self.progress("verified", {"endpoint": state.to_json()})
@@ -288,96 +336,71 @@ class Controller:
         return outcome
 
     def _update_and_bake(
-        self, service: str, message: str, outcome: Outcome
+        self, service: str, message: str, bake: Bake, renew: Callable[[], None]
     ) -> tuple[dict[str, Any], str, str]:
-        """Run the stack update; while it runs, analyse the canary. Return (outputs, breach, error)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stack-update") as pool:
-            update: Future[dict[str, Any]] = pool.submit(self.runner.up, message)
-            breach = self._bake(service, update, outcome)
-            try:
-                outputs = update.result()
-            except ModelrailError as error:
-                detail = "; ".join(error.details)
-                return {}, breach, f"{error.message}{': ' + detail if detail else ''}"
+        """Run the stack update; until the endpoint settles, analyse the canary. (outputs, breach, error)."""
+        update = self.watch.start_update(message)
+        over = self.watch.rollout_over(service, update, watch_endpoint=bake.analysis is not None)
+        try:
+            breach = bake.watch(over, renew)
+        except (InterruptedByUserError, KeyboardInterrupt):
+            raise  # the rollout goes on without us; `modelrail resume` watches it or rolls it back
+        except Exception:
+            with suppress(Exception):  # whatever went wrong, the previous version goes back once it ends
+                self.watch.finish_update(update, renew)
+            raise
+        try:
+            outputs = self.watch.finish_update(update, renew)
+        except DependencyUnavailableError:
+            raise  # not a verdict on the rollout: the controller could not see it
+        except ModelrailError as error:
+            detail = "; ".join(error.details)
+            return {}, breach, f"{error.message}{': ' + detail if detail else ''}"
         return outputs, breach, ""
 
-    def _bake(self, service: str, update: Future[dict[str, Any]], outcome: Outcome) -> str:
-        """Canary analysis while the update bakes; on a breach, trip the alarm. Returns the breach reason."""
-        config = self.service_config(service)
-        if self.metrics is None or config.deployment.strategy == "all_at_once":
-            return ""
-        from pipelines.canary.analysis import CanaryAnalysis
-        from pipelines.canary.phases import Verdict
-        from pipelines.canary.policy import AnalysisPolicy
-
-        bake = float(config.deployment.bake_seconds)
-        interval = self.analysis_interval_seconds or max(1.0, min(60.0, bake / 4))
-        policy = replace(
-            AnalysisPolicy.for_bake(bake, interval),
-            min_requests=self.min_requests,
-            min_labels=self.min_labels,
-        )
-        analysis = CanaryAnalysis(policy, config.guardrails)
-        start = time.time()
-        done = threading.Event()
-        update.add_done_callback(lambda _: done.set())
-        while not done.wait(interval):
-            end = time.time()
-            decision = analysis.step(self.metrics.window(service, start, end))
-            start = end
-            outcome.decisions.append(decision.to_json())
-            self.progress("analysis", decision.to_json())
-            if decision.verdict is Verdict.ROLLBACK:
-                breached = decision.breached
-                guardrail = decision.alarm or "live-accuracy"
-                value = (
-                    float(breached.canary) if breached is not None and breached.canary is not None else 0.0
-                )
-                self.metrics.breach(service, guardrail, value, decision.reason)
-                return f"canary analysis: {decision.reason}"
-            if decision.verdict is Verdict.PROMOTE:
-                return ""
-        return ""
-
-    def _settle(self, service: str) -> EndpointState:
-        """Wait until the endpoint leaves its transitional states (or the timeout passes)."""
-        deadline = time.monotonic() + self.timeouts.verify_seconds
-        state = self.endpoints.describe(service)
-        while state.status in TRANSITIONAL and time.monotonic() < deadline:
-            time.sleep(self.timeouts.poll_seconds)
-            state = self.endpoints.describe(service)
-        return state
-
-    @staticmethod
-    def _verify_failure(state: EndpointState, expected: str) -> str:
-        """Why the endpoint does not provably run the expected configuration, or '' when it does."""
-        if state.status in FAILED_STATES:
-            reason = f": {state.failure_reason}" if state.failure_reason else ""
-            return f"the endpoint is {state.status}{reason}"
-        if state.status != "InService":
-            return f"the endpoint is still {state.status} after the verification timeout"
-        if state.config_name != expected:
-            reason = f" ({state.failure_reason})" if state.failure_reason else ""
-            return (
-                f"the endpoint is InService on {state.config_name}, not {expected}: "
-                f"the update was rolled back{reason}"
-            )
-        return ""
-
-    def _refresh_quietly(self) -> None:
-        try:
-            self.runner.refresh()
-        except ModelrailError as error:
-            self.progress("refresh_failed", {"error": error.message})
-
     def _record_success(self, journal: Journal, outcome: Outcome, info: VersionInfo, actor: str) -> None:
+        """Registry stage, then the audit log and lineage; each step idempotent, so resume can redo it."""
         config = self.config()
-        if config.platform.approval_required and Stage(info.stage) is Stage.CANDIDATE:
+        current = Stage(self.registry.get_version(info.service, info.sha).stage)
+        if config.platform.approval_required and current is Stage.CANDIDATE:
             check_transition(Stage.CANDIDATE, Stage.PRODUCTION, version=info.sha)
             self.registry.set_stage(info.service, info.sha, str(Stage.PRODUCTION), actor)
-        journal.write(Step.RECORDED)
-        outcome.outcome = "promoted" if outcome.kind == "promote" else "rolled_back"
-        self._finish(journal, outcome, outcome.outcome, "", actor)
+        if not journal.has(Step.RECORDED):
+            journal.write(Step.RECORDED)
+        result = "promoted" if outcome.kind == "promote" else "rolled_back"
+        reconciled = journal.header.get("reconcile")
+        self._finish(journal, outcome, result, f"reconciled: {reconciled}" if reconciled else "", actor)
+
+    def _fail(
+        self,
+        journal: Journal,
+        outcome: Outcome,
+        result: str,
+        reason: str,
+        previous_text: str,
+        actor: str,
+        renew: Callable[[], None],
+        *,
+        known: EndpointState | None = None,
+    ) -> Outcome:
+        """The rollout did not hold: decide (journaled), put the previous version back, record it.
+
+        The previous version goes back into the stack file and onto the endpoint: when the
+        endpoint does not serve it any more (the rollout completed unwatched, the sandbox lost it),
+        the stack update runs again to deploy it. ``known`` is the endpoint's state just observed.
+        Idempotent from the decision on, for resume.
+        """
+        if journal.has(Step.DECIDED):
+            decided = journal.get(Step.DECIDED)
+            result, reason = decided["outcome"], decided["reason"]
+        else:
+            journal.write(Step.DECIDED, outcome=result, reason=reason)
+        self.progress("reverting", {"reason": reason})
+        stackfile.restore(self.stack_path, previous_text)
+        outcome.endpoint, problem = self.watch.restore(
+            outcome.service, outcome.previous, outcome.version, renew, known
+        )
+        return self._finish(journal, outcome, result, f"{reason}; {problem}" if problem else reason, actor)
 
     def _finish(self, journal: Journal, outcome: Outcome, result: str, reason: str, actor: str) -> Outcome:
         """Write the audit entry and lineage event (once per journal), then close the journal."""
@@ -394,14 +417,16 @@ class Controller:
                 journal=journal.id,
                 analysis=[d.get("reason") for d in outcome.decisions],
             )
-            self.lineage.record(
-                f"{outcome.kind}:{result}",
-                service=outcome.service,
-                version=outcome.version,
-                stack=self.stack,
-                actor=actor,
-                payload={"previous": outcome.previous, "reason": reason, "journal": journal.id},
-            )
+        else:
+            catch_up(self.audit)  # the entry is there; its bucket copy may lag behind it
+        self.lineage.record(
+            f"{outcome.kind}:{result}",
+            service=outcome.service,
+            version=outcome.version,
+            stack=self.stack,
+            actor=actor,
+            payload={"previous": outcome.previous, "reason": reason, "journal": journal.id},
+        )
         journal.write(Step.DONE, outcome=result, reason=reason)
         self.progress("done", {"outcome": result, "reason": reason})
         return outcome
@@ -506,52 +531,48 @@ class Controller:
     # ----------------------------------------------------------------- resume
 
     def resume(self, actor: str) -> list[Outcome]:
-        """Converge every promotion a crash left unfinished on this stack: forward if it held, else back."""
-        outcomes = []
-        for journal in unfinished(self.journal_dir):
-            outcomes.append(self._resume_one(journal, actor))
+        """Converge the stack to one story after a crash or a dependency failure.
+
+        Every promotion left unfinished is finished forward if it provably held and was judged,
+        else undone. Then every service whose endpoint does not serve its pinned version is
+        reconciled, and a bucket copy of the audit log that lags the local log catches up.
+        """
+        from pipelines.promotion.resume import reconcile_serving, resume_journal
+
+        repaired = self.audit.repair_torn_tail()  # a crash mid-append leaves a torn last line
+        if repaired:
+            self.progress("audit_repaired", {"reason": repaired})
+        outcomes = [resume_journal(self, journal, actor) for journal in unfinished(self.journal_dir)]
+        outcomes += reconcile_serving(self, actor)
+        catch_up(self.audit)
         return outcomes
 
-    def _resume_one(self, journal: Journal, actor: str) -> Outcome:
-        head = journal.header
-        service, version, previous = head["service"], head["version"], head["previous"]
-        outcome = Outcome(head["kind"], "", service, self.stack, version, previous, journal=journal.id)
-        with PromotionLock(self.lock_dir, service=service, stack=self.stack, owner=actor, operation="resume"):
-            if not journal.has(Step.PINNED):
-                return self._finish(
-                    journal, outcome, "aborted", "interrupted before the stack file changed", actor
-                )
-            previous_text = journal.get(Step.PINNED)["previous_text"]
-            if not journal.has(Step.UPDATE_STARTED):
-                stackfile.restore(self.stack_path, previous_text)
-                return self._finish(journal, outcome, "aborted", "interrupted before the stack update", actor)
-            if journal.has(Step.VERIFIED):
-                info = self.registry.get_version(service, version)
-                if not journal.has(Step.RECORDED):
-                    self._record_success(journal, outcome, info, head["actor"])
-                    return outcome
-                outcome.outcome = "promoted" if outcome.kind == "promote" else "rolled_back"
-                return self._finish(journal, outcome, outcome.outcome, "", head["actor"])
-            self._refresh_quietly()
-            outputs = self._outputs_quietly()
-            state = self._settle(service)
-            outcome.endpoint = state
-            failure = self._verify_failure(state, self.endpoints.expected_config(service, version, outputs))
-            if failure:
-                stackfile.restore(self.stack_path, previous_text)
-                self._refresh_quietly()
-                return self._finish(journal, outcome, "failed", f"interrupted mid-update; {failure}", actor)
-            journal.write(Step.VERIFIED, endpoint=state.to_json())
-            self._record_success(journal, outcome, self.registry.get_version(service, version), head["actor"])
-            return outcome
 
-    def _outputs_quietly(self) -> dict[str, Any]:
+def _where(outcome: Outcome) -> list[str]:
+    """Where a rollout that did not hold left things, for the error's details."""
+    state = outcome.endpoint
+    running = state.config_name if state is not None and state.config_name else "nothing"
+    return [f"the stack file pins {outcome.previous[:12] or 'no version'} again; the endpoint runs {running}"]
+
+
+class LockLostError(LockedError):
+    """The promotion lock lapsed and another operation took it: stop without touching anything."""
+
+
+def _renewer(lock: PromotionLock) -> Callable[[], None]:
+    """Keep the lock while a long rollout bakes (its expiry would otherwise let a second one in)."""
+
+    def renew() -> None:
         try:
-            return self.runner.outputs()
-        except ModelrailError:
-            return {}
+            lock.renew()
+        except LockedError as error:
+            raise LockLostError(error.message, details=error.details) from None
+
+    return renew
 
 
 def _same_person(first: str, second: str) -> bool:
-    """Identities compare without case or surrounding space (``Alice@X`` is ``alice@x``)."""
-    return first.strip().casefold() == second.strip().casefold()
+    """One person or bot by ``pipelines.identity.same_identity``: case, width, invisibles ignored."""
+    from pipelines.identity import same_identity
+
+    return same_identity(first, second)

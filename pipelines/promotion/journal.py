@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,12 @@ from typing import Any
 
 CRASH_AFTER_ENV = "MODELRAIL_CRASH_AFTER"
 """Fault injection for crash-recovery tests: the process SIGKILLs itself right after journaling
-the named step, exactly as a crash there would leave things. Unset in normal use."""
+the named step, exactly as a crash there would leave things. ``analysed:2`` names the second
+record of a repeated step. Unset in normal use."""
+KILL_AFTER_ENV = "MODELRAIL_KILL_AFTER"
+"""Fault injection for dependency-failure tests: ``STEP=PID[,PID...]`` (``STEP`` as above)
+SIGKILLs those processes (the embedded AWS, the sandbox daemon) right after journaling that
+step, and carries on. Unset in normal use."""
 
 
 class Step(StrEnum):
@@ -30,9 +36,17 @@ class Step(StrEnum):
     PINNED = "pinned"
     """The stack file pins the target version. The previous text is in the journal."""
     UPDATE_STARTED = "update_started"
-    """The stack update is running; the endpoint may be mid-rollout."""
+    """The stack update is running; the endpoint may be mid-rollout. Carries the analysis policy
+    and the time the canary analysis counts from."""
+    ANALYSED = "analysed"
+    """One canary-analysis interval: its window and decision, journaled before it is acted on
+    (one record per interval)."""
     UPDATE_FINISHED = "update_finished"
-    """The stack update returned (which alone proves nothing: SageMaker can roll back silently)."""
+    """The rollout ended while the controller watched it (which alone proves nothing: SageMaker
+    can roll back silently)."""
+    DECIDED = "decided"
+    """The rollout did not hold: ``outcome`` and ``reason`` are final. What remains is putting the
+    previous version back (stack file and endpoint) and recording it."""
     VERIFIED = "verified"
     """The endpoint serves the target version's configuration, InService."""
     RECORDED = "recorded"
@@ -84,6 +98,10 @@ class Journal:
     def get(self, step: Step) -> dict[str, Any]:
         return next(record for record in self.records if record["step"] == step)
 
+    def all(self, step: Step) -> list[dict[str, Any]]:
+        """Every record of a repeated step, in order."""
+        return [record for record in self.records if record["step"] == step]
+
     def write(self, step: Step, **fields: Any) -> None:
         record = {"step": str(step), "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
         with self.path.open("a", encoding="utf-8") as handle:
@@ -91,8 +109,36 @@ class Journal:
             handle.flush()
             os.fsync(handle.fileno())
         self.records.append(record)
-        if os.environ.get(CRASH_AFTER_ENV) == step:
-            os.kill(os.getpid(), signal.SIGKILL)
+        _inject_faults(step, len(self.all(step)))
+
+
+def _inject_faults(step: Step, count: int) -> None:
+    """The test hooks ``CRASH_AFTER_ENV`` and ``KILL_AFTER_ENV``; nothing happens when unset."""
+    names = (str(step), f"{step}:{count}")
+    kill = os.environ.get(KILL_AFTER_ENV, "")
+    if kill:
+        when, _, pids = kill.partition("=")
+        if when in names:
+            for pid in pids.split(","):
+                if pid.strip().isdigit():
+                    _kill_and_wait(int(pid))
+    if os.environ.get(CRASH_AFTER_ENV) in names:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _kill_and_wait(pid: int, timeout: float = 10.0) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.kill()
+        deadline = time.monotonic() + timeout
+        while process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+    except psutil.Error:
+        pass  # already gone
 
 
 def unfinished(directory: Path) -> list[Journal]:

@@ -40,4 +40,4 @@ class LineageSink(Protocol):
     def record(
         self, kind: str, *, service: str, version: str, stack: str, actor: str, payload: dict[str, Any]
     ) -> None:
-        """Record one event."""
+        """Record one event; once per ``payload["journal"]`` when it has one (``resume`` may repeat it)."""

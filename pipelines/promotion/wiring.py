@@ -20,6 +20,7 @@ from pipelines.promotion.controller import Controller, Progress
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.ports import VersionInfo
 from pipelines.promotion.records import changelog, status
+from pipelines.runners.base import EndpointInspector, EndpointState
 
 if TYPE_CHECKING:
     from pipelines.registry.port import Registration
@@ -51,7 +52,11 @@ class RegistryVersions:
 
 
 class CatalogLineage:
-    """``LineageSink`` over the lineage catalog: promotions mark what serves, failures do not."""
+    """``LineageSink`` over the lineage catalog: promotions mark what serves, failures do not.
+
+    Once per journal: an outcome whose event the catalog already has (a resume after the bucket
+    copy of the catalog failed) only mirrors the catalog again.
+    """
 
     def __init__(self, registry: SageMakerRegistry) -> None:
         self.registry = registry
@@ -59,8 +64,14 @@ class CatalogLineage:
     def record(
         self, kind: str, *, service: str, version: str, stack: str, actor: str, payload: dict[str, Any]
     ) -> None:
-        from pipelines.lineage.record import record_event
+        from pipelines.lineage.record import mirror_catalog, open_catalog, record_event
 
+        journal = payload.get("journal")
+        if journal:
+            catalog = open_catalog()
+            if any(event.payload.get("journal") == journal for event in catalog.events(service=service)):
+                mirror_catalog(self.registry, catalog)
+                return
         action, _, result = kind.partition(":")
         body = {**payload, "outcome": result or action}
         if action == "gates":
@@ -139,9 +150,113 @@ class StackRecords:
         pinned = {name: service.model_version for name, service in config.services.items()}
         return status(self.audit, state_dir(), self.stack, pinned)
 
+    def live_status(self) -> list[dict[str, Any]]:
+        """``status`` with what each endpoint really runs, read through the endpoint inspector.
+
+        Per row: ``pinned`` (the stack file), ``serving`` (the version the endpoint runs
+        InService, or None: nothing, another configuration, or not known), ``endpoint`` (what
+        DescribeEndpoint says) and ``verified`` (a verified rollout of the pinned version, *and*
+        the endpoint runs it). Starts nothing: a sandbox that is not running serves nothing.
+        """
+        rows = self.status()
+        inspector, outputs = _live_inspector(self.stack)
+        for row in rows:
+            pinned, service = row["serving"], row["service"]
+            state = _describe_quietly(inspector, service)
+            candidates = [v for v in (pinned, row["previous_stable"]) if v]
+            running = next(
+                (v for v in candidates if _expected(inspector, service, v, outputs) == state.config_name),
+                None,
+            )
+            serving = running if state.status == "InService" else None
+            row.update(
+                pinned=pinned,
+                serving=serving,
+                endpoint=state.to_json(),
+                verified=bool(row["verified"]) and serving is not None and serving == pinned,
+            )
+        return rows
+
 
 def stack_records(stack: str) -> StackRecords:
     return StackRecords(stack)
+
+
+def live_status(stack: str) -> list[dict[str, Any]]:
+    """``modelrail status``'s rows with what the endpoints really run (see ``StackRecords.live_status``)."""
+    return StackRecords(stack).live_status()
+
+
+class _NothingRuns:
+    """The endpoint inspector of a sandbox that is not running: no endpoint exists."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def describe(self, service: str) -> EndpointState:
+        return EndpointState("NotRunning", "", self.reason)
+
+    def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
+        from pipelines.sandbox.description import config_name
+
+        return config_name(service, version)
+
+
+def _live_inspector(stack: str) -> tuple[EndpointInspector, dict[str, Any]]:
+    """The stack's endpoint inspector and its outputs, without starting anything."""
+    from pipelines.embedded.session import embedded_selected
+
+    if embedded_selected(stack):
+        from pipelines.runners.local_runner import SandboxEndpoints
+        from pipelines.sandbox import SandboxClient, SandboxNotRunningError
+
+        try:
+            return SandboxEndpoints(SandboxClient.connect(state_dir())), {}
+        except SandboxNotRunningError as error:
+            return _NothingRuns(error.message), {}
+    from pipelines.runners.pulumi_runner import PulumiStackRunner
+    from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
+
+    config = load_stack_file(stack_path(stack))
+    session = _aws_session(config.platform.region)
+    inspector = SageMakerEndpoints(_aws_client(session, "sagemaker"), config.platform.environment)
+    try:
+        outputs = PulumiStackRunner(
+            stack, project_root(), organization=os.environ.get(ORGANIZATION_ENV)
+        ).outputs()
+    except ModelrailError:
+        outputs = {}
+    return inspector, outputs
+
+
+def _describe_quietly(inspector: EndpointInspector, service: str) -> EndpointState:
+    try:
+        return inspector.describe(service)
+    except ModelrailError as error:
+        return EndpointState("Unreachable", "", error.message)
+
+
+def _expected(
+    inspector: EndpointInspector, service: str, version: str, outputs: dict[str, Any]
+) -> str | None:
+    try:
+        return inspector.expected_config(service, version, outputs)
+    except ModelrailError:
+        return None  # the outputs do not say which configuration that version is
+
+
+def _aws_session(region: str) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=region)
+
+
+def _aws_client(session: Any, name: str) -> Any:
+    """A client of a real AWS service with standard-mode retries and typed "not answering" errors."""
+    from pipelines.dependencies import guard_client, retry_config
+
+    region = session.region_name
+    return guard_client(session.client(name, config=retry_config(embedded=False)), f"AWS {name} in {region}")
 
 
 def changelog_markdown(service: str) -> str:
@@ -223,18 +338,16 @@ def build_controller(stack: str, *, progress: Progress | None = None) -> Control
             min_labels=LOCAL_MIN_LABELS,
             **common,
         )
-    import boto3
-
     from pipelines.metrics.cloudwatch import CloudWatchMetricsSource
     from pipelines.runners.pulumi_runner import PulumiStackRunner
     from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
 
-    session = boto3.session.Session(region_name=config.platform.region)
+    session = _aws_session(config.platform.region)
     environment = config.platform.environment
     return Controller(
         runner=PulumiStackRunner(stack, root, organization=os.environ.get(ORGANIZATION_ENV)),
-        endpoints=SageMakerEndpoints(session.client("sagemaker"), environment),
-        metrics=CloudWatchMetricsSource(session.client("cloudwatch"), environment),
+        endpoints=SageMakerEndpoints(_aws_client(session, "sagemaker"), environment),
+        metrics=CloudWatchMetricsSource(_aws_client(session, "cloudwatch"), environment),
         **common,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from infra.naming import artifact_bucket_name
 from pipelines.embedded.seed import EMBEDDED_ACCOUNT_ID, load_config
@@ -33,11 +34,18 @@ def registry_for_stack(stack: str, service: str | None = None) -> SageMakerRegis
         )
     import boto3
 
+    from pipelines.dependencies import guard_client, retry_config
+
     session = boto3.session.Session(region_name=region)
-    account = session.client("sts").get_caller_identity()["Account"]
+
+    def client(name: str) -> Any:
+        made = session.client(name, config=retry_config(embedded=False))  # type: ignore[call-overload]
+        return guard_client(made, f"AWS {name} in {region}")
+
+    account = client("sts").get_caller_identity()["Account"]
     return SageMakerRegistry(
-        s3=session.client("s3"),
-        sagemaker=session.client("sagemaker"),
+        s3=client("s3"),
+        sagemaker=client("sagemaker"),
         bucket=artifact_bucket_name(environment, account, region),
         environment=environment,
         stack=stack,

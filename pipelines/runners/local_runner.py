@@ -91,7 +91,9 @@ class LocalStackRunner:
             return None  # never deployed: the first rollout creates the endpoint
 
     def refresh(self) -> None:
-        """The sandbox is the state; nothing to reconcile beyond reading it (``outputs``)."""
+        """The sandbox is the state: a dead daemon is started again (empty, as its endpoints died
+        with it), then read (``outputs``). Only a stack update deploys anything onto it."""
+        self.sandbox.ensure_running()
         self.outputs()
 
     def outputs(self) -> dict[str, Any]:

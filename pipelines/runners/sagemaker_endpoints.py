@@ -17,7 +17,17 @@ class SageMakerEndpoints:
         self.environment = environment
 
     def describe(self, service: str) -> EndpointState:
-        described = self.sagemaker.describe_endpoint(EndpointName=endpoint_name(self.environment, service))
+        from botocore.exceptions import ClientError
+
+        name = endpoint_name(self.environment, service)
+        try:
+            described = self.sagemaker.describe_endpoint(EndpointName=name)
+        except ClientError as error:
+            # DescribeEndpoint answers a ValidationException "Could not find endpoint" for a missing one.
+            message = str(error.response.get("Error", {}).get("Message", ""))
+            if "Could not find" in message or "does not exist" in message:
+                return EndpointState("NotFound", "", message)
+            raise
         return EndpointState(
             status=str(described["EndpointStatus"]),
             config_name=str(described["EndpointConfigName"]),

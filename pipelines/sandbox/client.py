@@ -1,9 +1,12 @@
 """``SandboxClient``: start, find, drive and stop the sandbox daemon from any process.
 
 The daemon outlives the CLI invocation that started it; ``daemon.json`` under
-``state_dir()/sandbox`` says where it listens. A state file whose daemon is gone (killed,
-crashed, a reboot) is stale: the client stops whatever model servers it left behind and
-removes the file, so the next start begins clean.
+``state_dir()/sandbox`` says where it listens. The daemon leads a process group of its own
+(``start_new_session``) and every model server it starts inherits it, so stopping the sandbox
+ends the whole group: a model server the daemon started but never recorded (it was killed
+while the server came up) cannot outlive it. A state file whose daemon is gone (killed,
+crashed, a reboot) is stale: the client ends whatever that group left behind and removes the
+file, so the next start begins clean.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,18 +28,21 @@ from typing import Any
 
 from infra.config import DeploymentPolicy
 from infra.naming import GUARDRAILS
+from pipelines.dependencies import DependencyUnavailableError
 from pipelines.errors import BadInputError, ModelrailError, RefusedError
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND
-from pipelines.sandbox.state import DaemonState, clear_state, read_state, sandbox_dir
+from pipelines.sandbox.state import DaemonState, ProcessRecord, clear_state, read_state, sandbox_dir
 
 START_TIMEOUT_SECONDS = 30.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.2
+RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0)
+"""Backoff between attempts of a read (GET) when the daemon runs but does not answer."""
 
 
-class SandboxNotRunningError(ModelrailError):
-    """No live sandbox daemon in this state directory."""
+class SandboxNotRunningError(DependencyUnavailableError):
+    """No live sandbox daemon in this state directory, or it stopped answering."""
 
 
 class EndpointNotFoundError(BadInputError):
@@ -61,25 +68,86 @@ def _project_root() -> Path:
 
 
 def recover_stale(directory: Path) -> StopReport | None:
-    """If the recorded daemon is dead, stop the model servers it left and clear the file."""
+    """If the recorded daemon is dead, end every process its group left and clear the file."""
     state = read_state(directory)
     if state is None or state.daemon.alive():
         return None
-    stopped = tuple(child.pid for child in state.children if child.kill())
+    stopped = [child.pid for child in state.children if child.kill()]
+    stopped += [pid for pid in end_group(state.daemon) if pid not in stopped]
     clear_state(directory)
-    return StopReport(was_running=False, stale=True, stopped_pids=stopped)
+    return StopReport(was_running=False, stale=True, stopped_pids=tuple(stopped))
+
+
+def group_members(daemon: ProcessRecord) -> list[int]:
+    """Live processes of the sandbox's process group (the daemon's pid is the group's id).
+
+    A group id is not reused while any member lives, so members of that group are the
+    sandbox's, unless the group's leader is alive and is not the recorded daemon (the group
+    ended and a new one took the number): then nothing is.
+    """
+    import psutil
+
+    group = daemon.pid
+    leader_alive = psutil.pid_exists(group)
+    if leader_alive and not daemon.alive():
+        try:
+            if psutil.Process(group).status() != psutil.STATUS_ZOMBIE:
+                return []
+        except psutil.Error:
+            pass
+    members = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+        except (OSError, psutil.Error):
+            continue
+    return [pid for pid in members if pid != os.getpid()]
+
+
+def end_group(daemon: ProcessRecord, grace_seconds: float = 3.0) -> list[int]:
+    """SIGTERM the sandbox's process group, SIGKILL what is left after the grace; the pids ended."""
+    import psutil
+
+    members = group_members(daemon)
+    if not members:
+        return []
+    with contextlib.suppress(OSError):
+        os.killpg(daemon.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while group_members(daemon) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if group_members(daemon):
+        with contextlib.suppress(OSError):
+            os.killpg(daemon.pid, signal.SIGKILL)
+        psutil.wait_procs([p for p in map(_process, members) if p is not None], timeout=grace_seconds)
+    return members
+
+
+def _process(pid: int) -> Any:
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
 
 
 class SandboxClient:
     """Talks to one running sandbox daemon over its loopback HTTP API."""
 
     def __init__(
-        self, state: DaemonState, directory: Path, process: subprocess.Popen[bytes] | None = None
+        self,
+        state: DaemonState,
+        directory: Path,
+        process: subprocess.Popen[bytes] | None = None,
+        server_command: Sequence[str] | None = None,
     ) -> None:
         self.state = state
         self.directory = directory
         self.url = state.url
         self._process = process
+        self.server_command = tuple(server_command or DEFAULT_SERVER_COMMAND)
 
     # ---- finding and starting ----
 
@@ -91,7 +159,7 @@ class SandboxClient:
         state = read_state(directory)
         if state is None:
             raise SandboxNotRunningError(
-                f"no sandbox is running (state directory {directory}); the local stack starts one"
+                f"no sandbox is running (state directory {directory})", hint="the local stack starts one"
             )
         return cls(state, directory)
 
@@ -143,13 +211,29 @@ class SandboxClient:
                 )
             state = read_state(directory)
             if state is not None and state.daemon.pid == process.pid:
-                return cls(state, directory, process)
+                return cls(state, directory, process, command)
             time.sleep(0.05)
         process.kill()
         process.wait(5)
         raise ModelrailError(
             f"the sandbox daemon did not start within {timeout:g} s (log: {directory / 'daemon.log'})"
         )
+
+    def running(self) -> bool:
+        """Whether this client's daemon process still runs."""
+        return self.state.daemon.alive()
+
+    def ensure_running(self) -> bool:
+        """Start a new daemon in place of a dead one (its endpoints are gone with it); True if it had to.
+
+        For reconciling only (``LocalStackRunner.refresh``): a new daemon has no endpoints, so the
+        stack update deploys what the stack file pins onto an empty endpoint.
+        """
+        if self.running():
+            return False
+        fresh = SandboxClient.start(self.directory.parent, server_command=self.server_command)
+        self.state, self.url, self._process = fresh.state, fresh.url, fresh._process
+        return True
 
     # ---- the controller's interface ----
 
@@ -234,13 +318,14 @@ class SandboxClient:
             time.sleep(0.05)
         for record in running:
             record.kill()  # whatever the daemon did not stop itself
+        ended = [pid for pid in end_group(state.daemon) if pid not in {r.pid for r in running}]
         if self._process is not None:
             try:
                 self._process.wait(5)
             except subprocess.TimeoutExpired:
                 self._process.kill()
         clear_state(self.directory)
-        stopped = [record.pid for record in running]
+        stopped = [record.pid for record in running] + ended
         return StopReport(was_running=True, stale=False, stopped_pids=tuple(stopped))
 
     # ---- HTTP ----
@@ -257,9 +342,7 @@ class SandboxClient:
             self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                body: dict[str, Any] = json.loads(response.read() or b"{}")
-                return body
+            raw = self._send(request, timeout, retry=method == "GET")
         except urllib.error.HTTPError as error:
             message = _error_message(error)
             if error.code == 404 and path.startswith("/control/endpoints/"):
@@ -267,16 +350,42 @@ class SandboxClient:
             if error.code in (400, 404):
                 raise BadInputError(message) from None
             raise RefusedError(message) from None
-        except (OSError, urllib.error.URLError) as error:
-            raise SandboxNotRunningError(f"the sandbox at {self.url} does not answer: {error}") from None
+        body: dict[str, Any] = json.loads(raw or b"{}")
+        return body
 
     def _get_text(self, path: str) -> str:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-                text: str = response.read().decode()
-                return text
-        except (OSError, urllib.error.URLError) as error:
-            raise SandboxNotRunningError(f"the sandbox at {self.url} does not answer: {error}") from None
+        return self._send(
+            urllib.request.Request(self.url + path), REQUEST_TIMEOUT_SECONDS, retry=True
+        ).decode()
+
+    def _send(self, request: urllib.request.Request, timeout: float, *, retry: bool) -> bytes:
+        """The response body; reads are retried with backoff while the daemon lives but does not answer.
+
+        ``SandboxNotRunningError`` names the daemon and what to do once it is gone (or still silent).
+        """
+        delays = RETRY_DELAYS_SECONDS if retry else ()
+        for attempt in range(len(delays) + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    body: bytes = response.read()
+                    return body
+            except urllib.error.HTTPError:
+                raise
+            except (OSError, urllib.error.URLError) as error:
+                where = [f"{request.get_method()} {request.full_url}: {error}"]
+                if not self.running():
+                    raise SandboxNotRunningError(
+                        f"the sandbox daemon (pid {self.state.daemon.pid}, {self.url}) is gone, and every "
+                        "endpoint with it",
+                        hint="`modelrail resume` starts a new one and converges",
+                        details=where,
+                    ) from None
+                if attempt == len(delays):
+                    raise SandboxNotRunningError(
+                        f"the sandbox daemon at {self.url} is not answering", details=where
+                    ) from None
+                time.sleep(delays[attempt])
+        raise AssertionError("unreachable")
 
 
 def _error_message(error: urllib.error.HTTPError) -> str:

@@ -9,12 +9,15 @@ One port serves everything:
   ``POST /control/deploy``, ``POST /control/alarm``, ``POST /control/stop``.
 
 The daemon records itself and every model server in ``daemon.json`` and stops them all on
-``/control/stop``, SIGTERM or SIGINT.
+``/control/stop``, SIGTERM or SIGINT. It leads its own process group (the client starts it with
+``start_new_session``) and the model servers inherit it, so ``sandbox stop`` can end the group:
+nothing the sandbox started outlives it, recorded or not.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -158,6 +161,20 @@ def _tick(sandbox: Sandbox, stopping: threading.Event) -> None:
         sandbox.watch()
 
 
+def _end_children(grace_seconds: float = 3.0) -> None:
+    """End any process the sandbox started that is still running (a server still coming up)."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace_seconds)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.sandbox.daemon")
     parser.add_argument("--sandbox-dir", type=Path, required=True)
@@ -206,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         stopping.set()
         ticker.join(5)
         sandbox.shutdown()
+        _end_children()
         server.server_close()
         with record_lock:
             closed.set()

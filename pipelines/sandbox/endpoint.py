@@ -74,6 +74,8 @@ class Endpoint:
         self.alarms: dict[str, str] = {}
         self.updated_at = time.time()
         self._thread: threading.Thread | None = None
+        self._starting: ModelServerProcess | None = None
+        """A fleet whose server is coming up (not yet in ``fleets``), so ``stop`` can end it too."""
         self._closed = False
 
     # ---- what the router and the control API read ----
@@ -183,6 +185,8 @@ class Endpoint:
             self._closed = True
             self._alarm.set()
             fleets = list(self.fleets.values())
+            if self._starting is not None:
+                fleets.append(self._starting)
             self.fleets = {}
             self.weights = {}
             thread = self._thread
@@ -215,11 +219,16 @@ class Endpoint:
 
     def _run(self, version: str, model_dir: Path, policy: DeploymentPolicy) -> None:
         fleet = ModelServerProcess(self.service, version, model_dir, self._command, self._log_dir)
+        with self._lock:
+            self._starting = fleet
         try:
             fleet.start()
         except FleetStartError as error:
             self._fail(version, f"the new fleet did not start: {error}")
             return
+        finally:
+            with self._lock:
+                self._starting = None
         with self._lock:
             if self._closed:
                 fleet.stop()

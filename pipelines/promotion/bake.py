@@ -1,0 +1,187 @@
+"""The canary analysis while a rollout bakes: journaled interval by interval, resumable after a crash.
+
+Each interval's window and decision are journaled (``analysed``) before the controller acts on
+them. A resumed controller rebuilds the analysis exactly where it stood by re-judging the
+journaled windows, and goes on from the end of the last one, so the time nobody watched is the
+first window it judges. The journal also says whether the analysis finished: a canary is only
+kept when the analysis passed it or watched its rollout to the end. A rollout that completed
+while nobody watched cannot be judged any more; the controller rolls it back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from infra.config import Service
+from pipelines.canary.analysis import CanaryAnalysis, Decision
+from pipelines.canary.phases import Verdict
+from pipelines.canary.policy import AnalysisPolicy
+from pipelines.metrics.source import MetricsSource
+from pipelines.metrics.stats import CanaryWindow
+from pipelines.promotion.journal import Journal, Step
+
+Progress = Callable[[str, dict[str, Any]], None]
+Finished = Callable[[float], bool]
+"""Waits up to the given seconds; True once the rollout is over (the endpoint has settled)."""
+
+
+def analysis_policy(
+    config: Service, *, interval: float | None, min_requests: int, min_labels: int
+) -> AnalysisPolicy:
+    """The analysis of a service's rollout: intervals adding up to its bake (a quarter by default)."""
+    bake = float(config.deployment.bake_seconds)
+    seconds = interval or max(1.0, min(60.0, bake / 4))
+    return replace(AnalysisPolicy.for_bake(bake, seconds), min_requests=min_requests, min_labels=min_labels)
+
+
+def needs_analysis(config: Service, metrics: MetricsSource | None, previous: str, target: str) -> bool:
+    """A canary is analysed when there is a baseline to compare it with and a source to read."""
+    return (
+        metrics is not None
+        and config.deployment.strategy != "all_at_once"
+        and bool(previous)
+        and previous != target
+    )
+
+
+@dataclass
+class Bake:
+    """One rollout's canary analysis (``analysis`` is None when there is nothing to analyse)."""
+
+    service: str
+    journal: Journal
+    metrics: MetricsSource | None
+    analysis: CanaryAnalysis | None
+    interval: float
+    start: float
+    """Where the next window begins: the end of the last judged one."""
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    progress: Progress = lambda _event, _fields: None
+
+    @classmethod
+    def begin(
+        cls,
+        journal: Journal,
+        *,
+        config: Service,
+        metrics: MetricsSource | None,
+        policy: AnalysisPolicy | None,
+        decisions: list[dict[str, Any]],
+        progress: Progress,
+    ) -> Bake:
+        """A fresh analysis; journals ``update_started`` with its policy and starting time."""
+        start = time.time()
+        journal.write(
+            Step.UPDATE_STARTED,
+            analysis=None if policy is None else asdict(policy),
+            analysis_from=start,
+        )
+        analysis = None if policy is None else CanaryAnalysis(policy, config.guardrails)
+        interval = 1.0 if policy is None else policy.interval_seconds
+        return cls(
+            str(journal.header["service"]), journal, metrics, analysis, interval, start, decisions, progress
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        journal: Journal,
+        *,
+        config: Service,
+        metrics: MetricsSource | None,
+        decisions: list[dict[str, Any]],
+        progress: Progress,
+    ) -> Bake:
+        """The analysis as the journal left it: every journaled window judged again, in order."""
+        started = journal.get(Step.UPDATE_STARTED)
+        recorded = started.get("analysis")
+        start = float(started.get("analysis_from") or time.time())
+        if recorded is None:
+            return cls(
+                str(journal.header["service"]), journal, metrics, None, 1.0, start, decisions, progress
+            )
+        policy = AnalysisPolicy(**recorded)
+        analysis = CanaryAnalysis(policy, config.guardrails)
+        for record in journal.all(Step.ANALYSED):
+            window = CanaryWindow.from_record(record["window"])
+            decisions.append(analysis.step(window).to_json())
+            start = window.end
+        return cls(
+            str(journal.header["service"]),
+            journal,
+            metrics,
+            analysis,
+            policy.interval_seconds,
+            start,
+            decisions,
+            progress,
+        )
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The analysis's final verdict, or None while it is open (or there is none)."""
+        if self.analysis is None or not self.analysis.phase.finished:
+            return None
+        return self.analysis.decisions[-1].verdict
+
+    @property
+    def judged(self) -> bool:
+        """Whether the analysis reached a verdict (or there was nothing to analyse)."""
+        return self.analysis is None or self.analysis.phase.finished
+
+    def breach(self) -> str:
+        """The reason of a rollback verdict, or ''."""
+        if self.verdict is not Verdict.ROLLBACK or self.analysis is None:
+            return ""
+        return f"canary analysis: {self.analysis.decisions[-1].reason}"
+
+    def watch(self, finished: Finished, renew: Callable[[], None]) -> str:
+        """Analyse interval by interval until the rollout is over; trip the alarm on a breach.
+
+        Returns the breach reason, or '' when the canary held (or nothing was analysed). A
+        rollback verdict already in the journal trips the alarm again at once (setting an alarm
+        twice is harmless; not setting it would let the rollout go on). Without a metrics source
+        an open analysis cannot go on: the caller must not count such a rollout as watched.
+        """
+        if self.breach():
+            self._trip()
+            return self.breach()
+        while not finished(self.interval):
+            renew()
+            if self.analysis is None or self.metrics is None or self.analysis.phase.finished:
+                continue
+            end = time.time()
+            window = self.metrics.window(self.service, self.start, end)
+            decision = self.analysis.step(window)
+            # Journaled before anything acts on it: a crash from here on resumes with this decision.
+            self.journal.write(Step.ANALYSED, decision=_summary(decision), window=window.to_record())
+            self.start = end
+            self.decisions.append(decision.to_json())
+            self.progress("analysis", decision.to_json())
+            if decision.verdict is Verdict.ROLLBACK:
+                self._trip()
+                return self.breach()
+        return ""
+
+    @property
+    def can_watch(self) -> bool:
+        """Whether ``watch`` can judge what is left: nothing to analyse, or a source to read."""
+        return self.analysis is None or self.metrics is not None
+
+    def _trip(self) -> None:
+        if self.analysis is None or self.metrics is None:
+            return
+
+        decision = self.analysis.decisions[-1]
+        breached = decision.breached
+        guardrail = decision.alarm or "live-accuracy"
+        value = float(breached.canary) if breached is not None and breached.canary is not None else 0.0
+        self.metrics.breach(self.service, guardrail, value, decision.reason)
+
+
+def _summary(decision: Decision) -> dict[str, Any]:
+    """The decision as journaled: everything but the window, which is journaled losslessly beside it."""
+    return {key: value for key, value in decision.to_json().items() if key != "window"}

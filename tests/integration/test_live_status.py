@@ -1,0 +1,81 @@
+"""``status`` reports what the endpoint really runs, read through the endpoint inspector.
+
+The audit log alone said "v1 serving, verified" after the sandbox daemon died and nothing served.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.config import DeploymentPolicy
+from pipelines.promotion.audit import AuditLog
+from pipelines.promotion.stackfile import write_pin
+from pipelines.promotion.wiring import live_status
+from pipelines.sandbox import SandboxClient, stop_sandbox
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+STANDIN = ["{python}", str(Path(__file__).with_name("standin_server.py")), "--model-dir", "{model_dir}",
+           "--port", "{port}"]  # fmt: skip
+SERVICE, V1 = "adult-income", "1" * 64
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    project, state = tmp_path / "project", tmp_path / "state"
+    shutil.copytree(REPO / "stacks", project / "stacks")
+    write_pin(project / "stacks" / "Pulumi.local.yaml", SERVICE, V1)
+    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(project))
+    monkeypatch.setenv("MODELRAIL_STATE_DIR", str(state))
+    AuditLog(state / "audit", "local").append(
+        "promote:promoted", actor="carol@example.com", service=SERVICE, version=V1, journal="j1"
+    )
+    try:
+        yield state
+    finally:
+        stop_sandbox(state)
+
+
+def _row() -> dict[str, object]:
+    (row,) = live_status("local")
+    return row
+
+
+def test_status_says_what_the_endpoint_runs_and_nothing_once_the_daemon_died(
+    state: Path, tmp_path: Path
+) -> None:
+    assert _row()["serving"] is None and _row()["verified"] is False, "no sandbox: nothing serves"
+    client = SandboxClient.start(state, server_command=STANDIN)
+    model = tmp_path / "v1"
+    model.mkdir()
+    (model / "behaviour.json").write_text(json.dumps({"probability": 0.2, "label": "<=50K"}))
+    client.deploy(SERVICE, V1, model, DeploymentPolicy(strategy="all_at_once", termination_wait_seconds=0))
+    client.wait(SERVICE, timeout=30)
+
+    serving = _row()
+    assert (serving["pinned"], serving["serving"], serving["verified"]) == (V1, V1, True)
+    assert serving["endpoint"] == {
+        "status": "InService",
+        "configName": f"{SERVICE}-{V1[:12]}",
+        "failureReason": "",
+    }
+
+    os.kill(client.state.daemon.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while client.state.daemon.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lost = _row()
+
+    assert (lost["pinned"], lost["serving"], lost["verified"]) == (V1, None, False)
+    assert isinstance(lost["endpoint"], dict) and lost["endpoint"]["status"] == "NotRunning"
+    assert not psutil.pid_exists(client.state.daemon.pid) or not client.state.daemon.alive()
