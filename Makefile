@@ -47,7 +47,7 @@ demo: sync
 
 # The demo's e2e test beside a bounded CPU hog (load average about 4 on 2 cores); opt-in, not in CI.
 demo-busy: sync
-	MODELRAIL_BUSY_DEMO=1 $(RUN) pytest -p no:xdist -s tests/e2e/test_demo_under_load.py
+	MODELRAIL_BUSY_DEMO=1 $(RUN) pytest -n 0 -s tests/e2e/test_demo_under_load.py
 
 plan: sync
 	$(RUN) modelrail plan --stack local

@@ -77,7 +77,7 @@ def ensure_embedded(stack: str | None = None, *, state: Path | None = None) -> E
             _, info = server.spawn(state, detached=True)
             server.record(state, info)
             aws = EmbeddedAws(info.endpoint_url, state, info)
-            aws.record.replay(aws.client("s3"), aws.client("sagemaker"))
+            aws.record.replay(aws.client)
         aws = EmbeddedAws(info.endpoint_url, state, info)
         if stack is not None:
             _seed_once(aws, stack)

@@ -137,7 +137,7 @@ class SageMakerRegistry:
         }
         self.sagemaker.create_model_package(**request)
         if self.journal is not None:
-            self.journal.package_written(group, sha, request)
+            self.journal.package_written(group, sha, request, self.sagemaker.meta.region_name)
         self._tag_stage(service, sha, "experimental")
         version = self.version(service, sha)
         return Registration(version, True, uploaded, time.perf_counter() - started, loaded.manifest)
@@ -192,7 +192,7 @@ class SageMakerRegistry:
             **extra,
         )
         if self.journal is not None:
-            self.journal.object_written(self.bucket, key, data)
+            self.journal.object_written(self.bucket, key, data, self.s3.meta.region_name)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
         """Upload ``data`` under ``key`` with its checksum (journaled like every write); returns its S3 URI."""
@@ -336,7 +336,10 @@ class SageMakerRegistry:
         updated = self.version(service, current.package_sha)
         if self.journal is not None:
             self.journal.package_written(
-                self._group_name(service), current.package_sha, self._recreate(updated)
+                self._group_name(service),
+                current.package_sha,
+                self._recreate(updated),
+                self.sagemaker.meta.region_name,
             )
         return updated
 

@@ -85,11 +85,6 @@ def test_the_cli_lists_versions_of_a_eu_west_1_stack_on_the_embedded_aws(state: 
     assert "IllegalLocationConstraint" not in result.stderr + result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipelines/embedded/session.py replays the local record with us-east-1 clients and "
-    "record.py keeps no region, so a restored server holds dev's packages in us-east-1",
-)
 def test_a_restored_server_still_has_the_versions_of_a_eu_west_1_stack(
     state: Path, package: PackageResult
 ) -> None:
