@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.e2e.demo_run import run_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("demo")]
 
@@ -45,26 +46,7 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     tracked_before = _tracked_changes(repo)
     report_json = tmp_path / "demo.json"
     state = tmp_path / "workspace"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "demo",
-            "--json-report",
-            str(report_json),
-            "--report-dir",
-            str(tmp_path / "report"),
-            "--state-dir",
-            str(state),
-            "--json",
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = run_demo(repo, tmp_path, "--json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(report_json.read_text())
     assert json.loads(result.stdout) == report, "--json prints the same report on stdout"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.demo_run import run_demo
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.xdist_group("demo"),
@@ -45,25 +47,7 @@ def cpu_hog() -> Iterator[int]:
 
 def test_the_demo_holds_or_says_why_beside_a_cpu_hog(repo: Path, tmp_path: Path, cpu_hog: int) -> None:
     report_json = tmp_path / "demo.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "demo",
-            "--json-report",
-            str(report_json),
-            "--report-dir",
-            str(tmp_path / "report"),
-            "--state-dir",
-            str(tmp_path / "workspace"),
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=HOG_SECONDS - 60,
-        check=False,
-    )
+    result = run_demo(repo, tmp_path, timeout=HOG_SECONDS - 60)
     load = os.getloadavg()[0]
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output[-4000:]

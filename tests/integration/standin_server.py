@@ -3,7 +3,9 @@
 ``python tests/integration/standin_server.py --model-dir DIR --port N`` reads
 ``DIR/behaviour.json``: ``{"probability": 0.8, "label": ">50K", "delay_ms": 0}``. Every row
 of an invocation gets that prediction after that delay, so a test can make one version slow
-or make its predictions differ, and tell the versions apart by their answers.
+or make its predictions differ, and tell the versions apart by their answers. A directory
+without ``behaviour.json`` (any real model directory) gets ``DEFAULT_BEHAVIOUR``: fleets of
+registered packages then start in well under a second, without loading the model.
 """
 
 from __future__ import annotations
@@ -15,13 +17,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+DEFAULT_BEHAVIOUR = {"probability": 0.2, "label": "<=50K", "delay_ms": 0}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    behaviour: dict[str, Any] = json.loads((args.model_dir / "behaviour.json").read_text())
+    described = args.model_dir / "behaviour.json"
+    behaviour: dict[str, Any] = (
+        json.loads(described.read_text()) if described.is_file() else DEFAULT_BEHAVIOUR
+    )
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

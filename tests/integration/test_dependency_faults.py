@@ -51,7 +51,7 @@ FAST_CANARY = """      deployment:
         terminationWaitSeconds: 0
         maxExecutionSeconds: 600
 """
-ANY_MODEL = ["{python}", str(Path(__file__).with_name("any_model_server.py")), "--model-dir", "{model_dir}",
+STANDIN = ["{python}", str(Path(__file__).with_name("standin_server.py")), "--model-dir", "{model_dir}",
              "--port", "{port}"]  # fmt: skip
 
 
@@ -75,7 +75,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("MODELRAIL_AWS", raising=False)
     monkeypatch.delenv("OPENLINEAGE_URL", raising=False)
     # Every sandbox the controller starts (a killed one too) runs the stand-in model server.
-    monkeypatch.setattr("pipelines.sandbox.client.DEFAULT_SERVER_COMMAND", tuple(ANY_MODEL))
+    monkeypatch.setattr("pipelines.sandbox.client.DEFAULT_SERVER_COMMAND", tuple(STANDIN))
     try:
         yield state
     finally:
