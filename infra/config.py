@@ -238,6 +238,14 @@ class Service(_Model):
     """SageMaker instance type of the production variant."""
     instance_count: Annotated[int, Field(ge=1, le=100)] = 2
     """Initial instance count; within the autoscaling bounds."""
+    instance_count_floor: Annotated[int, Field(ge=1, le=100)] | None = None
+    """Written by `modelrail promote` and `rollback` with `modelVersion`, never by hand: the instances
+    the endpoint ran (DescribeEndpoint) when the rollout began, when more than `instanceCount`.
+
+    The provider never sets `RetainAllVariantProperties`, so a blue/green update starts the new
+    fleet at the configuration's initial count; the new configuration therefore starts at
+    `instanceCount` raised to this floor, and never above `autoscaling.maxInstances`. `null`: no floor.
+    """
     deployment: DeploymentPolicy = _default(DeploymentPolicy)
     """How a new version shifts traffic (see below)."""
     guardrails: Guardrails = _default(Guardrails)
@@ -253,6 +261,22 @@ class Service(_Model):
     oversubscribe the cores under concurrency (p99 went from 125 ms to 1.3 s on 2 cores). Raise it
     only for large batches on an instance with cores to spare, and re-run the latency gate.
     """
+
+    @property
+    def rollout_instance_count(self) -> int:
+        """Instances a new endpoint configuration starts with: ``instanceCount`` raised to
+        ``instanceCountFloor``, at most ``autoscaling.maxInstances``."""
+        floor = self.instance_count_floor or self.instance_count
+        return min(max(self.instance_count, floor), self.autoscaling.max_instances)
+
+    def capacity_floor(self, running: int | None) -> int | None:
+        """The ``instanceCountFloor`` for an endpoint that runs ``running`` instances (None: not
+        known): that count, at most ``autoscaling.maxInstances``, or None when ``instanceCount``
+        already starts that many."""
+        if running is None:
+            return None
+        floor = min(running, self.autoscaling.max_instances)
+        return floor if floor > self.instance_count else None
 
 
 class StackConfig(_Model):

@@ -139,7 +139,7 @@ def _service(
             "model_version": service.model_version,
             "image_tag": service.serving_image_tag,
             "instance_type": service.instance_type,
-            "instance_count": service.instance_count,
+            "instance_count": service.rollout_instance_count,
             "serving_threads": service.serving_threads,
             "rollout": {
                 "strategy": policy.strategy,

@@ -74,6 +74,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "status": CommandEntry(
         "promotion", "Per service: the serving version, the previous stable version, any promotion in flight."
     ),
+    "verify": CommandEntry(
+        "verify",
+        "Check that every endpoint runs the configuration the stack outputs name, InService. Exit 0 or 5.",
+    ),
     "history": CommandEntry(
         "promotion", "Every recorded step for a service on a stack: gates, approvals, promotions, rollbacks."
     ),

@@ -23,7 +23,11 @@ class ExitCode(IntEnum):
     LOCKED = 4
     """Another promotion or stack update holds the lock; retry later or recover the stale lock."""
     ROLLED_BACK = 5
-    """The rollout did not stick: the endpoint or the canary analysis rolled it back."""
+    """The rollout did not stick: the endpoint or the canary analysis rolled it back; or, for
+    ``verify``, an endpoint does not run what the stack declares."""
+    IN_PROGRESS = 6
+    """The endpoint was still rolling out when the controller stopped waiting: nothing was decided
+    or reverted; ``modelrail resume`` decides once ``DescribeEndpoint`` settles."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C; the journal lets ``modelrail resume`` finish or undo the step."""
 
@@ -70,6 +74,17 @@ class RolledBackError(ModelrailError):
     """A rollout that was undone, by SageMaker or by canary analysis."""
 
     exit_code = ExitCode.ROLLED_BACK
+
+
+class RolloutInProgressError(ModelrailError):
+    """The endpoint is still transitional (``Updating``, ``RollingBack``…) after the controller's wait.
+
+    Reverting then would start a second update on an endpoint that SageMaker is still deploying
+    (which it refuses) and throw away a rollout that may yet hold, so the journal is left as it
+    is for ``modelrail resume``.
+    """
+
+    exit_code = ExitCode.IN_PROGRESS
 
 
 class InterruptedByUserError(ModelrailError):

@@ -36,8 +36,8 @@ def _progress_printer(as_json: bool) -> Any:
             for change in fields["preview"]["changes"]:
                 err_console.print(f"    {change['op']:>8} {change['urn']}", markup=False, soft_wrap=True)
         elif event in (
-            "begun", "pinned", "update_started", "watching", "verified", "reverting", "restoring",
-            "audit_repaired", "done",
+            "begun", "pinned", "update_started", "watching", "recording", "verified", "reverting",
+            "restoring", "audit_repaired", "done",
         ):  # fmt: skip
             detail = fields.get("reason") or fields.get("outcome") or fields.get("message") or ""
             err_console.print(f"  [dim]{event.replace('_', ' ')}[/] {detail}", soft_wrap=True)
@@ -70,7 +70,7 @@ def promote(
 ) -> None:
     """Pin VERSION in the stack file, preview, update the stack, bake the canary, verify the endpoint.
 
-    Exit 0 promoted (or already serving), 1 refused, 4 locked, 5 rolled back.
+    Exit 0 promoted (or already serving), 1 refused, 4 locked, 5 rolled back, 6 still rolling out.
     """
     from pipelines.identity import current_actor
     from pipelines.promotion.stackfile import git_patch
@@ -81,7 +81,10 @@ def promote(
     if emit_patch is not None:
         info = controller.registry.get_version(service, version)
         controller.check_eligible(controller.config(), info)
-        emit_patch.write_text(git_patch(controller.stack_path, controller.project_dir, service, info.sha))
+        floor = controller.capacity_floor(service)
+        emit_patch.write_text(
+            git_patch(controller.stack_path, controller.project_dir, service, info.sha, floor)
+        )
         if as_json:
             emit_json({"patch": str(emit_patch), "service": service, "version": info.sha, "stack": stack})
         else:

@@ -9,8 +9,10 @@ therefore compares in time instead of side by side:
 * the canary is the variant over ``[start, end)``, i.e. after the update began: during the
   canary step a blend dominated by the old fleet's share, after the full shift the new fleet
   alone, which is when a bake should read it;
-* the baseline is the same variant over the ``baseline_seconds`` before ``baseline_end``
-  (the moment the update began), i.e. the old configuration alone.
+* the baseline is the same variant over the ``baseline_seconds`` before ``rollout_start``
+  (the moment the update began), i.e. the old configuration alone, and the same for every
+  interval of the rollout: a baseline that ended at each interval's start would take in the
+  canary traffic of the intervals before it.
 
 A regression seen only in the canary step is diluted by the canary share, and time-of-day
 effects are not controlled. Latency comes as p50/p99 only (``ExtendedStatistics``, converted
@@ -46,23 +48,20 @@ class CloudWatchMetricsSource:
         cloudwatch: CloudWatchClient,
         environment: str,
         *,
-        baseline_end: float | None = None,
         baseline_seconds: float = 3600.0,
     ) -> None:
         self.cloudwatch = cloudwatch
         self.environment = environment
-        self.baseline_end = baseline_end
-        """When the update began; ``None`` uses each window's ``start``."""
         self.baseline_seconds = baseline_seconds
+        """How much of the old configuration's traffic, before the rollout, the baseline takes."""
 
-    def window(self, service: str, start: float, end: float) -> CanaryWindow:
+    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
-        anchor = self.baseline_end if self.baseline_end is not None else start
         return CanaryWindow(
             start=start,
             end=end,
-            baseline=self.variant(service, anchor - self.baseline_seconds, anchor),
+            baseline=self.variant(service, rollout_start - self.baseline_seconds, rollout_start),
             canary=self.variant(service, start, end),
         )
 

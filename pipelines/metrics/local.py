@@ -140,7 +140,10 @@ class LocalMetricsSource:
                 del self._readings[min(self._readings)]
         return read_service(prom.parse(text), service)
 
-    def window(self, service: str, start: float, end: float) -> CanaryWindow:
+    def window(
+        self, service: str, start: float, end: float, *, rollout_start: float | None = None
+    ) -> CanaryWindow:
+        """Both fleets side by side over ``[start, end)``: the rollout's start does not matter here."""
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
         before = self._reading(service, start)

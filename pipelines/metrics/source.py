@@ -15,8 +15,14 @@ class MetricsSource(Protocol):
     ``CloudWatchMetricsSource`` (``AWS/SageMaker`` per-variant metrics).
     """
 
-    def window(self, service: str, start: float, end: float) -> CanaryWindow:
-        """Baseline and canary stats of ``service`` over ``[start, end)`` (epoch seconds)."""
+    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
+        """Baseline and canary stats of ``service`` over ``[start, end)`` (epoch seconds).
+
+        ``rollout_start`` is when the rollout began. A source that sees the two fleets side by
+        side (the sandbox) ignores it; one that compares in time (CloudWatch, one series per
+        variant) ends its baseline there, so every interval of a rollout is judged against the
+        same stretch of the old configuration alone, never against canary traffic.
+        """
         ...
 
     def breach(self, service: str, guardrail: str, value: float, reason: str) -> None:

@@ -58,6 +58,9 @@ class Bake:
     interval: float
     start: float
     """Where the next window begins: the end of the last judged one."""
+    began: float
+    """When the rollout began (journaled with ``update_started``): the baseline of a source that
+    compares in time ends there, and the wait for the endpoint to settle counts from there."""
     decisions: list[dict[str, Any]] = field(default_factory=list)
     progress: Progress = lambda _event, _fields: None
 
@@ -82,7 +85,15 @@ class Bake:
         analysis = None if policy is None else CanaryAnalysis(policy, config.guardrails)
         interval = 1.0 if policy is None else policy.interval_seconds
         return cls(
-            str(journal.header["service"]), journal, metrics, analysis, interval, start, decisions, progress
+            str(journal.header["service"]),
+            journal,
+            metrics,
+            analysis,
+            interval,
+            start,
+            start,
+            decisions,
+            progress,
         )
 
     @classmethod
@@ -98,10 +109,10 @@ class Bake:
         """The analysis as the journal left it: every journaled window judged again, in order."""
         started = journal.get(Step.UPDATE_STARTED)
         recorded = started.get("analysis")
-        start = float(started.get("analysis_from") or time.time())
+        began = start = float(started.get("analysis_from") or time.time())
         if recorded is None:
             return cls(
-                str(journal.header["service"]), journal, metrics, None, 1.0, start, decisions, progress
+                str(journal.header["service"]), journal, metrics, None, 1.0, start, began, decisions, progress
             )
         policy = AnalysisPolicy(**recorded)
         analysis = CanaryAnalysis(policy, config.guardrails)
@@ -116,6 +127,7 @@ class Bake:
             analysis,
             policy.interval_seconds,
             start,
+            began,
             decisions,
             progress,
         )
@@ -154,7 +166,7 @@ class Bake:
             if self.analysis is None or self.metrics is None or self.analysis.phase.finished:
                 continue
             end = time.time()
-            window = self.metrics.window(self.service, self.start, end)
+            window = self.metrics.window(self.service, self.start, end, rollout_start=self.began)
             decision = self.analysis.step(window)
             # Journaled before anything acts on it: a crash from here on resumes with this decision.
             self.journal.write(Step.ANALYSED, decision=_summary(decision), window=window.to_record())

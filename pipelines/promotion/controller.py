@@ -2,7 +2,10 @@
 
 A promotion pins the target version in the stack file, previews, runs the stack update and,
 while the endpoint bakes the canary, analyses canary against baseline. Then it checks what the
-endpoint really runs: SageMaker can roll an update back and the provider still report success.
+endpoint really runs: SageMaker can roll an update back and the provider still report success,
+and a rollout can outlive the update (the provider waits 60 minutes), so a failed ``up`` decides
+nothing by itself: the endpoint is watched until it settles and judged by what its configuration
+serves (``EndpointWatch.verdict``), and one that never settles is left to ``modelrail resume``.
 Only a rollout that provably holds, and whose canary analysis finished, is recorded as promoted;
 anything else puts the previous version back (stack file and endpoint) and says why.
 
@@ -27,6 +30,7 @@ from pipelines.errors import (
     ModelrailError,
     RefusedError,
     RolledBackError,
+    RolloutInProgressError,
 )
 from pipelines.metrics.source import MetricsSource
 from pipelines.promotion import stackfile
@@ -54,7 +58,12 @@ class Timeouts:
     """How long the controller waits for an endpoint to settle after an update."""
 
     verify_seconds: float = 900.0
+    """How long the endpoint may stay transitional once the update has ended (and its rollout's
+    bound has passed, see ``rollout_seconds``)."""
     poll_seconds: float = 1.0
+    rollout_seconds: float | None = None
+    """How long a rollout may run from the start of its update; None: the service's
+    ``deployment.maxExecutionSeconds``, after which SageMaker rolls the deployment back itself."""
 
 
 @dataclass
@@ -217,6 +226,7 @@ class Controller:
                     ],
                 )
             self.audit.ensure_appendable()  # a log that cannot record the outcome stops the rollout first
+            floor = self.capacity_floor(service)
             target = f"to {info.sha[:12]}" if kind == "rollback" else info.sha[:12]
             message = f"modelrail: {kind} {service} {target} by {actor}"
             journal = Journal.begin(
@@ -234,9 +244,9 @@ class Controller:
             self.progress(
                 "begun", {"journal": journal.id, "kind": kind, "version": info.sha, "previous": previous}
             )
-            previous_text = stackfile.write_pin(self.stack_path, service, info.sha)
+            previous_text = stackfile.write_pin(self.stack_path, service, info.sha, floor=floor)
             journal.write(Step.PINNED, previous_text=previous_text)
-            self.progress("pinned", {"path": str(self.stack_path)})
+            self.progress("pinned", {"path": str(self.stack_path), "instance_count_floor": floor})
             renew = _renewer(lock)
             try:
                 return self._apply(journal, outcome, info, previous_text, actor, message, confirm, renew)
@@ -245,8 +255,8 @@ class Controller:
                     stackfile.restore(self.stack_path, previous_text)
                     self._finish(journal, outcome, "aborted", "interrupted by Ctrl-C", actor)
                 raise  # mid-rollout: `modelrail resume` watches it to its end or rolls it back
-            except (RolledBackError, LockLostError):
-                raise  # recorded already, or another operation holds the lock now
+            except (RolledBackError, LockLostError, RolloutInProgressError):
+                raise  # recorded already, another operation holds the lock now, or left to resume
             except Exception as error:
                 if journal.has(Step.VERIFIED) or journal.has(Step.DECIDED):
                     raise  # only recording is left, and the journal says what: `modelrail resume` does it
@@ -267,6 +277,17 @@ class Controller:
                         details=_where(outcome),
                     ) from error
                 raise
+
+    def capacity_floor(self, service: str) -> int | None:
+        """The ``instanceCountFloor`` a rollout of ``service`` pins along with its version.
+
+        The provider never sets ``RetainAllVariantProperties``, so a blue/green update starts
+        the new fleet at the configuration's initial count, ``instanceCount``, however far
+        autoscaling has taken the old one: a fleet of 12 would take its traffic on 2. The count
+        the endpoint runs now (``DescribeEndpoint``) becomes the floor the new configuration
+        starts at (``Service.capacity_floor``: None when ``instanceCount`` is enough already).
+        """
+        return self.service_config(service).capacity_floor(self.endpoints.describe(service).instance_count)
 
     def _refuse_interrupted(self, service: str) -> None:
         """An interrupted promotion of the service must be finished (or undone) before the next one."""
@@ -315,14 +336,21 @@ class Controller:
             progress=self.progress,
         )
         self.progress("update_started", {"message": message})
-        outputs, breach, update_error = self._update_and_bake(service, message, bake, renew)
+
+        def until() -> float:
+            return self.watch.deadline(bake.began, config)
+
+        outputs, breach, update_error = self._update_and_bake(service, message, bake, until, renew)
         journal.write(Step.UPDATE_FINISHED, outputs=outputs, error=update_error)
-        state = self.watch.settle(service)
+        state = self.watch.settle(service, until())
+        self.watch.require_settled(service, state, "nothing was decided or reverted")
         outcome.endpoint = state
-        failure = breach or update_error
+        failure, unrecorded, note = breach, False, ""
         if not failure:
-            expected = self.endpoints.expected_config(service, info.sha, outputs)
-            failure = self.watch.verify_failure(state, expected)
+            failure, unrecorded = self.watch.verdict(service, info.sha, state, outputs, update_error)
+        if unrecorded and not failure:
+            failure, state, note = self.watch.record_rollout(service, info.sha, update_error, message, renew)
+            outcome.endpoint = state
         if failure:
             result = "rolled_back" if breach else "failed"
             self._fail(journal, outcome, result, failure, previous_text, actor, renew, known=state)
@@ -330,17 +358,22 @@ class Controller:
                 f"{outcome.kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {failure}",
                 details=_where(outcome),
             )
-        journal.write(Step.VERIFIED, endpoint=state.to_json())
+        journal.write(Step.VERIFIED, endpoint=state.to_json(), note=note)
         self.progress("verified", {"endpoint": state.to_json()})
         self._record_success(journal, outcome, info, actor)
         return outcome
 
     def _update_and_bake(
-        self, service: str, message: str, bake: Bake, renew: Callable[[], None]
+        self,
+        service: str,
+        message: str,
+        bake: Bake,
+        until: Callable[[], float],
+        renew: Callable[[], None],
     ) -> tuple[dict[str, Any], str, str]:
         """Run the stack update; until the endpoint settles, analyse the canary. (outputs, breach, error)."""
         update = self.watch.start_update(message)
-        over = self.watch.rollout_over(service, update, watch_endpoint=bake.analysis is not None)
+        over = self.watch.rollout_over(service, update, until, watch_endpoint=bake.analysis is not None)
         try:
             breach = bake.watch(over, renew)
         except (InterruptedByUserError, KeyboardInterrupt):
@@ -369,7 +402,9 @@ class Controller:
             journal.write(Step.RECORDED)
         result = "promoted" if outcome.kind == "promote" else "rolled_back"
         reconciled = journal.header.get("reconcile")
-        self._finish(journal, outcome, result, f"reconciled: {reconciled}" if reconciled else "", actor)
+        note = journal.get(Step.VERIFIED).get("note", "") if journal.has(Step.VERIFIED) else ""
+        reason = "; ".join(part for part in (f"reconciled: {reconciled}" if reconciled else "", note) if part)
+        self._finish(journal, outcome, result, reason, actor)
 
     def _fail(
         self,

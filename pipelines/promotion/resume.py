@@ -6,11 +6,14 @@ One journal at a time, under the promotion lock, from the last step it recorded:
 * a decision was journaled (the rollout did not hold): finish putting the previous version
   back, on the stack file and on the endpoint, and record it;
 * verified: finish recording (registry stage, audit log and its bucket copy, lineage);
-* mid-rollout: rebuild the canary analysis from the journal. A rollback verdict trips the alarm
-  again; a rollout still running is watched to its end, the analysis going on from the last
-  journaled interval. A rollout that completed while nobody watched, before the analysis
+* mid-rollout: rebuild the canary analysis from the journal. An update nobody saw return (or
+  one that failed) is judged by what the endpoint's configuration serves, not by stack outputs
+  that may still name the previous configuration. A rollback verdict trips the alarm again; a
+  rollout still running is watched to its end, the analysis going on from the last journaled
+  interval. A rollout that completed while nobody watched, before the analysis
   reached a verdict, cannot be judged any more: it is rolled back. Only a rollout that provably
-  holds and was judged is recorded as promoted.
+  holds and was judged is recorded as promoted; an endpoint still transitional when the wait
+  is over is left as it is, journal and all, for the next ``resume``.
 
 Then every service whose endpoint does not serve its pinned version is reconciled.
 """
@@ -50,9 +53,10 @@ def resume_journal(controller: Controller, journal: Journal, actor: str) -> Outc
             return controller._finish(
                 journal, outcome, "aborted", "interrupted before the stack update", actor
             )
+        config = controller.service_config(service)
         bake = Bake.restore(
             journal,
-            config=controller.service_config(service),
+            config=config,
             metrics=controller.metrics,
             decisions=outcome.decisions,
             progress=controller.progress,
@@ -69,21 +73,34 @@ def resume_journal(controller: Controller, journal: Journal, actor: str) -> Outc
             return outcome
 
         watched = journal.has(Step.UPDATE_FINISHED)  # the rollout ended while a controller watched it
+
+        def until() -> float:
+            return controller.watch.deadline(bake.began, config)
+
         controller.watch.refresh_quietly()
         if not watched and (bake.breach() or controller.endpoints.describe(service).status in TRANSITIONAL):
             controller.progress("watching", {"journal": journal.id, "intervals": len(outcome.decisions)})
-            watched = not bake.watch(controller.watch.rollout_over(service, None), renew) and bake.can_watch
-        state = controller.watch.settle(service)
+            over = controller.watch.rollout_over(service, None, until)
+            watched = not bake.watch(over, renew) and bake.can_watch
+        state = controller.watch.settle(service, until())
+        controller.watch.require_settled(service, state, "nothing was decided or reverted")
         outcome.endpoint = state
         if bake.breach():
             return controller._fail(
                 journal, outcome, "rolled_back", bake.breach(), previous_text, actor, renew, known=state
             )
+        # Outputs only of an update that was seen to return: otherwise they may name the previous
+        # configuration still, and the endpoint's own configuration decides (``EndpointWatch.verdict``).
         finished = journal.get(Step.UPDATE_FINISHED) if journal.has(Step.UPDATE_FINISHED) else {}
-        outputs = finished.get("outputs") or controller.watch.outputs_quietly()
-        failure = controller.watch.verify_failure(
-            state, controller.endpoints.expected_config(service, version, outputs)
-        )
+        outputs = (finished.get("outputs") or controller.watch.outputs_quietly()) if finished else None
+        update_error = str(finished.get("error") or "")
+        failure, unrecorded = controller.watch.verdict(service, version, state, outputs, update_error)
+        note = ""
+        if unrecorded and not failure and (bake.judged or watched):
+            failure, state, note = controller.watch.record_rollout(
+                service, version, update_error, head["message"], renew
+            )
+            outcome.endpoint = state
         if failure:
             reason = f"interrupted mid-update; {failure}"
             return controller._fail(
@@ -97,7 +114,7 @@ def resume_journal(controller: Controller, journal: Journal, actor: str) -> Outc
             return controller._fail(
                 journal, outcome, "rolled_back", reason, previous_text, actor, renew, known=state
             )
-        journal.write(Step.VERIFIED, endpoint=state.to_json())
+        journal.write(Step.VERIFIED, endpoint=state.to_json(), note=note)
         controller._record_success(
             journal, outcome, controller.registry.get_version(service, version), head["actor"]
         )

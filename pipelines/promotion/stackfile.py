@@ -1,8 +1,10 @@
-"""Change the version pinned in a stack file, and nothing else.
+"""Change the version pinned in a stack file (and its instance-count floor), and nothing else.
 
 A ruamel.yaml round trip keeps comments, key order and quoting, so the diff of a promotion is
-exactly one line. The edited document is validated with the same schema as everything else
-before it replaces the file (atomically), so a promotion can never leave an invalid stack file.
+the pin's line, and the ``instanceCountFloor`` line beside it when autoscaling runs more
+instances than ``instanceCount`` (``Controller.capacity_floor``). The edited document is
+validated with the same schema as everything else before it replaces the file (atomically), so a
+promotion can never leave an invalid stack file.
 """
 
 from __future__ import annotations
@@ -65,8 +67,13 @@ def pinned_version(path: Path, service: str) -> str | None:
         raise RefusedError(f"{path}: {error.args[0]}") from None
 
 
-def render_pin(path: Path, service: str, version: str | None) -> str:
-    """The stack file's text with ``service``'s modelVersion set to ``version``; everything else kept."""
+FLOOR_KEY = "instanceCountFloor"
+
+
+def render_pin(path: Path, service: str, version: str | None, floor: int | None = None) -> str:
+    """The stack file's text with ``service``'s modelVersion set to ``version`` and its
+    instanceCountFloor to ``floor`` (written just after the pin; a None floor removes the key);
+    everything else kept."""
     from ruamel.yaml.error import YAMLError
 
     from infra.config import StackFileUnreadableError
@@ -83,18 +90,25 @@ def render_pin(path: Path, service: str, version: str | None) -> str:
     except (KeyError, TypeError):
         raise RefusedError(f"{path}: no service {service!r} under config.{SERVICES_KEY}") from None
     entry["modelVersion"] = version
+    if floor is not None and FLOOR_KEY in entry:
+        entry[FLOOR_KEY] = floor
+    elif floor is not None:
+        entry.insert(list(entry).index("modelVersion") + 1, FLOOR_KEY, floor)
+    elif FLOOR_KEY in entry:
+        del entry[FLOOR_KEY]
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     return buffer.getvalue()
 
 
-def write_pin(path: Path, service: str, version: str | None) -> str:
-    """Pin ``version`` for ``service``; validate first, then replace the file atomically.
+def write_pin(path: Path, service: str, version: str | None, floor: int | None = None) -> str:
+    """Pin ``version`` (and ``floor``, see ``render_pin``) for ``service``; validate first, then
+    replace the file atomically.
 
     Returns the previous text, which is what a revert writes back.
     """
     previous = path.read_text(encoding="utf-8")
-    updated = render_pin(path, service, version)
+    updated = render_pin(path, service, version, floor)
     check_valid(updated, path, f"pinning {(version or 'null')[:12]}")
     restore(path, updated)
     return previous
@@ -118,10 +132,10 @@ def restore(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def git_patch(path: Path, relative_to: Path, service: str, version: str) -> str:
+def git_patch(path: Path, relative_to: Path, service: str, version: str, floor: int | None = None) -> str:
     """The pin change as a patch that ``git apply`` takes (the GitOps path: review, then merge)."""
     before = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    after = render_pin(path, service, version).splitlines(keepends=True)
+    after = render_pin(path, service, version, floor).splitlines(keepends=True)
     name = path.resolve().relative_to(relative_to.resolve()).as_posix()
     body = "".join(difflib.unified_diff(before, after, fromfile=f"a/{name}", tofile=f"b/{name}"))
     return f"diff --git a/{name} b/{name}\n{body}"

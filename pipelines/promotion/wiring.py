@@ -159,7 +159,11 @@ class StackRecords:
         the endpoint runs it). Starts nothing: a sandbox that is not running serves nothing.
         """
         rows = self.status()
-        inspector, outputs = _live_inspector(self.stack)
+        inspector = live_inspector(self.stack)
+        try:
+            outputs = stack_outputs(self.stack)
+        except ModelrailError:
+            outputs = {}
         for row in rows:
             pinned, service = row["serving"], row["service"]
             state = _describe_quietly(inspector, service)
@@ -201,9 +205,13 @@ class _NothingRuns:
 
         return config_name(service, version)
 
+    def serves(self, service: str, config_name: str, version: str) -> bool:
+        return False
 
-def _live_inspector(stack: str) -> tuple[EndpointInspector, dict[str, Any]]:
-    """The stack's endpoint inspector and its outputs, without starting anything."""
+
+def live_inspector(stack: str) -> EndpointInspector:
+    """The stack's endpoint inspector, without starting anything (a sandbox that is not running
+    serves nothing)."""
     from pipelines.embedded.session import embedded_selected
 
     if embedded_selected(stack):
@@ -211,22 +219,27 @@ def _live_inspector(stack: str) -> tuple[EndpointInspector, dict[str, Any]]:
         from pipelines.sandbox import SandboxClient, SandboxNotRunningError
 
         try:
-            return SandboxEndpoints(SandboxClient.connect(state_dir())), {}
+            return SandboxEndpoints(SandboxClient.connect(state_dir()))
         except SandboxNotRunningError as error:
-            return _NothingRuns(error.message), {}
-    from pipelines.runners.pulumi_runner import PulumiStackRunner
+            return _NothingRuns(error.message)
     from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
 
     config = load_stack_file(stack_path(stack))
     session = _aws_session(config.platform.region)
-    inspector = SageMakerEndpoints(_aws_client(session, "sagemaker"), config.platform.environment)
-    try:
-        outputs = PulumiStackRunner(
-            stack, project_root(), organization=os.environ.get(ORGANIZATION_ENV)
-        ).outputs()
-    except ModelrailError:
-        outputs = {}
-    return inspector, outputs
+    return SageMakerEndpoints(_aws_client(session, "sagemaker"), config.platform.environment)
+
+
+def stack_outputs(stack: str) -> dict[str, Any]:
+    """The stack's outputs, which name the configuration each endpoint must run: the Pulumi
+    stack's (a typed error when they cannot be read); none on the embedded default, whose
+    inspector needs none."""
+    from pipelines.embedded.session import embedded_selected
+
+    if embedded_selected(stack):
+        return {}
+    from pipelines.runners.pulumi_runner import PulumiStackRunner
+
+    return PulumiStackRunner(stack, project_root(), organization=os.environ.get(ORGANIZATION_ENV)).outputs()
 
 
 def _describe_quietly(inspector: EndpointInspector, service: str) -> EndpointState:

@@ -65,9 +65,18 @@ class EndpointState:
     status: str
     config_name: str
     failure_reason: str = ""
+    instance_count: int | None = None
+    """Instances of the production variant as autoscaling has it: ``DesiredInstanceCount`` (what
+    Application Auto Scaling last asked for), at least ``CurrentInstanceCount``; None when not
+    known (no endpoint, or a sandbox, which has no instances to count)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "configName": self.config_name, "failureReason": self.failure_reason}
+        return {
+            "status": self.status,
+            "configName": self.config_name,
+            "failureReason": self.failure_reason,
+            "instanceCount": self.instance_count,
+        }
 
 
 class EndpointInspector(Protocol):
@@ -78,3 +87,8 @@ class EndpointInspector(Protocol):
 
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         """The configuration the endpoint must run once ``version`` is rolled out."""
+
+    def serves(self, service: str, config_name: str, version: str) -> bool:
+        """Whether the endpoint configuration ``config_name`` serves ``version``, read from the
+        configuration itself: after a failed or timed-out update the stack outputs may still name
+        the previous configuration, so they cannot say."""

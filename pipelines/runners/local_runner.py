@@ -133,3 +133,7 @@ class SandboxEndpoints:
         from pipelines.sandbox.description import config_name
 
         return config_name(service, version)
+
+    def serves(self, service: str, config_name: str, version: str) -> bool:
+        """A sandbox configuration is named after the version it serves."""
+        return config_name == self.expected_config(service, version, {})

@@ -68,6 +68,7 @@ def test_status_says_what_the_endpoint_runs_and_nothing_once_the_daemon_died(
         "status": "InService",
         "configName": f"{SERVICE}-{V1[:12]}",
         "failureReason": "",
+        "instanceCount": None,
     }
 
     os.kill(client.state.daemon.pid, signal.SIGKILL)

@@ -84,7 +84,7 @@ def test_a_window_reads_the_variant_after_the_update_against_the_hour_before(
          "labels": 200, "correct": 150},
     )  # fmt: skip
 
-    window = CloudWatchMetricsSource(client, "prod", baseline_end=update).window("adult-income", update, now)
+    window = CloudWatchMetricsSource(client, "prod").window("adult-income", update, now, rollout_start=update)
 
     assert window.baseline.invocations == 36000 and window.baseline.errors_5xx == 36
     assert window.baseline.latency_p99_ms == 80.0

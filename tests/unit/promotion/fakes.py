@@ -87,6 +87,9 @@ class FakeEndpoint:
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         return config_name(version)
 
+    def serves(self, service: str, config: str, version: str) -> bool:
+        return config == config_name(version)
+
 
 @dataclass
 class FakeRunner:
@@ -144,7 +147,7 @@ class FakeMetrics:
     canary_error_rate: float = 0.0
     breaches: list[tuple[str, str]] = field(default_factory=list)
 
-    def window(self, service: str, start: float, end: float) -> CanaryWindow:
+    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
         return CanaryWindow(
             start=start, end=end, baseline=_stats(0.001), canary=_stats(self.canary_error_rate)
         )

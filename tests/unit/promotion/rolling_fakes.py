@@ -124,6 +124,9 @@ class RollingEndpoint:
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         return config_name(version)
 
+    def serves(self, service: str, config: str, version: str) -> bool:
+        return config == config_name(version)
+
 
 @dataclass
 class RollingRunner:
@@ -179,7 +182,7 @@ class ScriptedMetrics:
     breaches: list[str] = field(default_factory=list)
     journaled_before_breach: list[bool] = field(default_factory=list)
 
-    def window(self, service: str, start: float, end: float) -> CanaryWindow:
+    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
         calls = int(self.calls_path.read_text()) + 1 if self.calls_path.exists() else 1
         self.calls_path.write_text(str(calls))
         if calls == self.dies_at:

@@ -113,10 +113,12 @@ def test_ctrl_c_mid_bake_leaves_the_rollout_to_resume_instead_of_reverting_the_f
     world = make_rolling_world(tmp_path, repo)
     window = world.metrics.window
 
-    def interrupted_at_the_second_interval(service: str, start: float, end: float) -> Any:
+    def interrupted_at_the_second_interval(
+        service: str, start: float, end: float, *, rollout_start: float
+    ) -> Any:
         if world.metrics.calls_path.exists() and world.metrics.calls_path.read_text() == "1":
             raise InterruptedByUserError("interrupted by Ctrl-C")
-        return window(service, start, end)
+        return window(service, start, end, rollout_start=rollout_start)
 
     world.metrics.window = interrupted_at_the_second_interval  # type: ignore[method-assign]
     with pytest.raises(InterruptedByUserError):

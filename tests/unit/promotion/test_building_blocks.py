@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import load_stack_file
 from pipelines.errors import LockedError, RefusedError
 from pipelines.promotion.lock import PromotionLock, read_lock
 from pipelines.promotion.stackfile import git_patch, pinned_version, write_pin
@@ -150,6 +151,33 @@ def test_pinning_changes_only_the_version_line_and_keeps_comments(stack_file: Pa
     assert diff[0][1] == f"      modelVersion: {SHA}"
     assert "# Pinned by `modelrail promote`; never edit by hand." in after
     assert pinned_version(stack_file, "fraud-score") == SHA
+
+
+def test_the_capacity_floor_sits_beside_the_pin_changes_in_place_and_goes_when_not_needed(
+    stack_file: Path,
+) -> None:
+    before = stack_file.read_text()
+    write_pin(stack_file, "fraud-score", SHA, floor=14)
+    added = [line for line in stack_file.read_text().splitlines() if line not in before.splitlines()]
+    assert added == [f"      modelVersion: {SHA}", "      instanceCountFloor: 14"]
+    assert f"modelVersion: {SHA}\n      instanceCountFloor: 14\n" in stack_file.read_text()
+    write_pin(stack_file, "fraud-score", SHA, floor=18)
+    assert (
+        "instanceCountFloor: 18" in stack_file.read_text()
+        and "instanceCountFloor: 14" not in stack_file.read_text()
+    )
+    assert load_stack_file(stack_file).service("fraud-score").rollout_instance_count == 18
+    write_pin(stack_file, "fraud-score", SHA)
+    assert "instanceCountFloor" not in stack_file.read_text()
+    assert load_stack_file(stack_file).service("fraud-score").rollout_instance_count == 6, "instanceCount"
+
+
+def test_the_floor_never_starts_more_instances_than_autoscaling_allows(stack_file: Path) -> None:
+    write_pin(stack_file, "fraud-score", SHA, floor=90)  # maxInstances was lowered after the pin
+    service = load_stack_file(stack_file).service("fraud-score")
+    assert service.rollout_instance_count == service.autoscaling.max_instances == 20
+    assert service.capacity_floor(90) == 20 and service.capacity_floor(6) is None
+    assert service.capacity_floor(None) is None
 
 
 def test_pinning_an_invalid_version_is_refused_and_writes_nothing(stack_file: Path) -> None:
