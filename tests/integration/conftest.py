@@ -7,6 +7,7 @@ versions even when they share the server).
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,11 @@ from pipelines.training.trainer import train
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = "adult-income"
+PINNED = "1" * 64
+"""The version the pinned-sandbox workspace's local stack file names."""
+STANDIN = ["{python}", str(Path(__file__).with_name("standin_server.py")), "--model-dir", "{model_dir}",
+           "--port", "{port}"]  # fmt: skip
+"""The sandbox's server command for the stand-in model server (fleets start in well under a second)."""
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +92,23 @@ def other_package(tmp_path_factory: pytest.TempPathFactory) -> PackageResult:
     work = tmp_path_factory.mktemp("other")
     model_dir = train(small_manifest(seed=12), work / "model", root=REPO).out_dir
     return build_package(SERVICE, model_dir, work / "model.tar.gz")
+
+
+@pytest.fixture
+def pinned_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project whose local stack pins ``PINNED``, and a state directory; yields the state.
+
+    The sandbox started there is stopped however the test ends.
+    """
+    from pipelines.promotion.stackfile import write_pin
+    from pipelines.sandbox import stop_sandbox
+
+    project, state = tmp_path / "project", tmp_path / "state"
+    shutil.copytree(REPO / "stacks", project / "stacks")
+    write_pin(project / "stacks" / "Pulumi.local.yaml", SERVICE, PINNED)
+    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(project))
+    monkeypatch.setenv("MODELRAIL_STATE_DIR", str(state))
+    try:
+        yield state
+    finally:
+        stop_sandbox(state)

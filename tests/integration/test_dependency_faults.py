@@ -30,7 +30,7 @@ from pipelines.promotion.wiring import build_controller, register_version
 from pipelines.sandbox import stop_sandbox
 from pipelines.sandbox.state import read_state, sandbox_dir
 
-from .conftest import REPO, SERVICE
+from .conftest import REPO, SERVICE, STANDIN
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +51,6 @@ FAST_CANARY = """      deployment:
         terminationWaitSeconds: 0
         maxExecutionSeconds: 600
 """
-STANDIN = ["{python}", str(Path(__file__).with_name("standin_server.py")), "--model-dir", "{model_dir}",
-             "--port", "{port}"]  # fmt: skip
 
 
 @pytest.fixture

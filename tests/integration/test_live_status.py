@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -18,32 +16,22 @@ import pytest
 
 from infra.config import DeploymentPolicy
 from pipelines.promotion.audit import AuditLog
-from pipelines.promotion.stackfile import write_pin
 from pipelines.promotion.wiring import live_status
-from pipelines.sandbox import SandboxClient, stop_sandbox
+from pipelines.sandbox import SandboxClient
+
+from .conftest import PINNED as V1
+from .conftest import SERVICE, STANDIN
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-STANDIN = ["{python}", str(Path(__file__).with_name("standin_server.py")), "--model-dir", "{model_dir}",
-           "--port", "{port}"]  # fmt: skip
-SERVICE, V1 = "adult-income", "1" * 64
-
 
 @pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    project, state = tmp_path / "project", tmp_path / "state"
-    shutil.copytree(REPO / "stacks", project / "stacks")
-    write_pin(project / "stacks" / "Pulumi.local.yaml", SERVICE, V1)
-    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(project))
-    monkeypatch.setenv("MODELRAIL_STATE_DIR", str(state))
-    AuditLog(state / "audit", "local").append(
+def state(pinned_workspace: Path) -> Path:
+    """The pinned workspace, whose audit log says the pinned version was promoted."""
+    AuditLog(pinned_workspace / "audit", "local").append(
         "promote:promoted", actor="carol@example.com", service=SERVICE, version=V1, journal="j1"
     )
-    try:
-        yield state
-    finally:
-        stop_sandbox(state)
+    return pinned_workspace
 
 
 def _row() -> dict[str, object]:

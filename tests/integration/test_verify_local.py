@@ -9,43 +9,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from infra.config import DeploymentPolicy
 from pipelines.cli import main
-from pipelines.promotion.stackfile import write_pin
-from pipelines.sandbox import SandboxClient, stop_sandbox
+from pipelines.sandbox import SandboxClient
+
+from .conftest import PINNED as V1
+from .conftest import SERVICE, STANDIN
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-STANDIN = ["{python}", str(Path(__file__).with_name("standin_server.py")), "--model-dir", "{model_dir}",
-           "--port", "{port}"]  # fmt: skip
-SERVICE, V1 = "adult-income", "1" * 64
-
-
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    project, state = tmp_path / "project", tmp_path / "state"
-    shutil.copytree(REPO / "stacks", project / "stacks")
-    write_pin(project / "stacks" / "Pulumi.local.yaml", SERVICE, V1)
-    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(project))
-    monkeypatch.setenv("MODELRAIL_STATE_DIR", str(state))
-    try:
-        yield state
-    finally:
-        stop_sandbox(state)
-
 
 def test_verify_passes_while_the_sandbox_serves_the_pinned_version_and_fails_once_it_is_gone(
-    state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pinned_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    state = pinned_workspace
     client = SandboxClient.start(state, server_command=STANDIN)
     model = tmp_path / "v1"
     model.mkdir()
