@@ -180,12 +180,9 @@ def test_candidates_must_outlive_experiments() -> None:
         )
 
 
-@pulumi.runtime.test  # pulumi ships it unannotated
-def test_registry_routes_package_state_changes_to_an_encrypted_queue(
-    pulumi_mocks: PlanMonitor,
-) -> pulumi.Output[Any]:
-    children = Children()
-    registry = ModelRegistry(
+def _prod_registry(children: Children) -> ModelRegistry:
+    """The prod registry of one service, shared with a second account, as the tests below read it."""
+    return ModelRegistry(
         "registry",
         {
             "environment": "prod",
@@ -197,6 +194,14 @@ def test_registry_routes_package_state_changes_to_an_encrypted_queue(
         },
         opts=children.opts,
     )
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_registry_routes_package_state_changes_to_an_encrypted_queue(
+    pulumi_mocks: PlanMonitor,
+) -> pulumi.Output[Any]:
+    children = Children()
+    registry = _prod_registry(children)
 
     def check(_: Any) -> None:
         (group,) = _of(pulumi_mocks, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")
@@ -347,18 +352,7 @@ def test_queue_policies_name_the_queue_and_the_rule_as_aws_does(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
     children = Children()
-    registry = ModelRegistry(
-        "registry",
-        {
-            "environment": "prod",
-            "account_id": "123456789012",
-            "region": "us-east-1",
-            "group_names": {"svc": "prod-svc"},
-            "reader_account_ids": ["210987654321"],
-            "tags": TAGS,
-        },
-        opts=children.opts,
-    )
+    registry = _prod_registry(children)
 
     def check(values: list[Any]) -> None:
         queue_arn, rule_arn, group_arn = values[1], values[2], values[3]
