@@ -232,3 +232,13 @@ def test_a_services_serving_threads_reach_its_sagemaker_model(tmp_path: Path) ->
         for state in _states(plan, "aws:sagemaker/model:Model")
     }
     assert threads == {"adult-income-model": "1", "fraud-score-model": "3"}
+
+
+def test_the_models_environment_uses_the_names_the_serving_code_reads(prod: dict[str, Any]) -> None:
+    """The component cannot import the packaged serving code, so the names are held equal here."""
+    from pipelines.serving.launch import MODEL_VERSION_ENV
+    from pipelines.serving.threads import THREADS_ENV
+
+    for state in _states(prod, "aws:sagemaker/model:Model"):
+        environment = state["inputs"]["primaryContainer"]["environment"]
+        assert {MODEL_VERSION_ENV, THREADS_ENV} <= set(environment), environment
