@@ -14,11 +14,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 def train(
-    service: Annotated[str, typer.Option("--service", help="The model service to train, e.g. adult-income.")],
+    service: Annotated[str, typer.Option("--service", help="The service to train (a folder of services/).")],
     out: Annotated[Path, typer.Option("--out", help="The new (or empty) model directory to write.")],
     manifest: Annotated[
         Path | None,
-        typer.Option("--manifest", help="A training manifest (JSON). Default: the service's data, seed 0."),
+        typer.Option(
+            "--manifest", help="A training manifest (JSON). Default: the contract's latest snapshot, seed 0."
+        ),
     ] = None,
     data: Annotated[
         Path | None,
@@ -59,11 +61,10 @@ def train(
             }
         )
         return
-    metrics = result.evaluation["metrics"]
+    metrics = ", ".join(f"{name} {value:.4f}" for name, value in result.evaluation["metrics"].items())
     console.print(
         f"[green]trained[/] {escape(service)} into {escape(str(result.out_dir))} in {result.seconds:.1f}s: "
-        f"accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f} "
-        f"on {result.evaluation['rows']} held-out rows"
+        f"{metrics} on {result.evaluation['rows']} held-out rows"
     )
     for name, sha in result.files.items():
         console.print(f"  {sha}  {escape(name)}", soft_wrap=True)

@@ -2,7 +2,8 @@
 
 The report is part of the model directory and of the package, so it holds only numbers that
 follow from the manifest (no timings, no dates) and rounds them, which keeps its bytes
-reproducible. The registry points the SageMaker model package's ``ModelMetrics`` at it.
+reproducible. The registry points the SageMaker model package's ``ModelMetrics`` at it, and the
+pipeline's Evaluate step writes the same format. Every number comes from scikit-learn.
 """
 
 from __future__ import annotations
@@ -10,20 +11,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _DIGITS = 6
 
 
 def evaluate(
-    pipeline: Any,
+    estimator: Any,
     features: pd.DataFrame,
     labels: pd.Series,
     *,
-    positive_class: str,
-    group_by: tuple[str, ...],
+    output: dict[str, Any],
+    group_by: tuple[str, ...] | list[str],
 ) -> dict[str, Any]:
-    """Held-out metrics overall and per value of each ``group_by`` column."""
+    """Held-out metrics overall and per value of each ``group_by`` column, for the schema's task."""
+    task = output.get("task", "binary_classification")
+    if task == "regression":
+        return _regression(estimator, features, labels, group_by)
+    if task == "multiclass_classification":
+        return _multiclass(estimator, features, labels, output, group_by)
+    return _binary(estimator, features, labels, output, group_by)
+
+
+def _binary(
+    estimator: Any, features: pd.DataFrame, labels: pd.Series, output: dict[str, Any], group_by: Any
+) -> dict[str, Any]:
     import numpy as np
     from sklearn.metrics import (
         accuracy_score,
@@ -35,11 +48,13 @@ def evaluate(
         roc_auc_score,
     )
 
-    classes = list(pipeline.classes_)
-    probabilities = np.asarray(pipeline.predict_proba(features))[:, classes.index(positive_class)]
-    truth = (labels.to_numpy() == positive_class).astype(int)
+    positive_class = output["positive_class"]
+    classes = [str(value) for value in estimator.classes_]
+    probabilities = np.asarray(estimator.predict_proba(features))[:, classes.index(positive_class)]
+    truth = (labels.astype(str).to_numpy() == positive_class).astype(int)
     predicted = (probabilities >= 0.5).astype(int)
     report: dict[str, Any] = {
+        "task": "binary_classification",
         "rows": len(truth),
         "positive_rate": _round(truth.mean()),
         "predicted_positive_rate": _round(predicted.mean()),
@@ -55,8 +70,7 @@ def evaluate(
         },
         "groups": {},
     }
-    for column in group_by:
-        values = features[column].fillna("missing").to_numpy()
+    for column, values in _groups(features, group_by):
         report["groups"][column] = {
             str(value): {
                 "rows": int((values == value).sum()),
@@ -66,6 +80,78 @@ def evaluate(
             for value in sorted(set(values.tolist()))
         }
     return report
+
+
+def _multiclass(
+    estimator: Any, features: pd.DataFrame, labels: pd.Series, output: dict[str, Any], group_by: Any
+) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    classes = [str(value) for value in estimator.classes_]
+    probabilities = np.asarray(estimator.predict_proba(features))
+    truth = labels.astype(str).to_numpy()
+    predicted = np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
+    report: dict[str, Any] = {
+        "task": "multiclass_classification",
+        "rows": len(truth),
+        "classes": classes,
+        "metrics": {
+            "accuracy": _round(accuracy_score(truth, predicted)),
+            "macro_f1": _round(f1_score(truth, predicted, average="macro", labels=classes, zero_division=0)),
+            "log_loss": _round(log_loss(truth, probabilities, labels=classes)),
+        },
+        "groups": {},
+    }
+    for column, values in _groups(features, group_by):
+        report["groups"][column] = {
+            str(value): {
+                "rows": int((values == value).sum()),
+                "accuracy": _round(accuracy_score(truth[values == value], predicted[values == value])),
+            }
+            for value in sorted(set(values.tolist()))
+        }
+    return report
+
+
+def _regression(estimator: Any, features: pd.DataFrame, labels: pd.Series, group_by: Any) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+    truth = labels.to_numpy(dtype=float)
+    predicted = np.asarray(estimator.predict(features), dtype=float)
+    report: dict[str, Any] = {
+        "task": "regression",
+        "rows": len(truth),
+        "label_mean": _round(truth.mean()),
+        "prediction_mean": _round(predicted.mean()),
+        "metrics": {
+            "rmse": _round(root_mean_squared_error(truth, predicted)),
+            "mae": _round(mean_absolute_error(truth, predicted)),
+            "r2": _round(r2_score(truth, predicted)),
+        },
+        "groups": {},
+    }
+    for column, values in _groups(features, group_by):
+        report["groups"][column] = {
+            str(value): {
+                "rows": int((values == value).sum()),
+                "mae": _round(mean_absolute_error(truth[values == value], predicted[values == value])),
+            }
+            for value in sorted(set(values.tolist()))
+        }
+    return report
+
+
+def _groups(features: pd.DataFrame, group_by: Any) -> list[tuple[str, np.ndarray]]:
+    """Each sensitive column's values as strings (missing as ``missing``)."""
+    return [
+        (
+            column,
+            features[column].astype(object).where(features[column].notna(), "missing").astype(str).to_numpy(),
+        )
+        for column in group_by
+    ]
 
 
 def _round(value: Any) -> float:

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.errors import BadInputError
 
@@ -21,29 +21,46 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
-class Hyperparameters(_Frozen):
-    """How the model is fitted. Every field has a default, so a manifest lists only what it changes."""
+class Hyperparameters(BaseModel):
+    """How the model is fitted: the platform's own keys, plus the service's keys for its training function.
 
-    classifier: Literal["hist_gradient_boosting", "logistic_regression"] = "hist_gradient_boosting"
-    """The final estimator of the pipeline."""
-    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
-    """Gradient boosting: shrinkage per iteration."""
-    max_iter: Annotated[int, Field(ge=1, le=10000)] = 200
-    """Gradient boosting: boosting iterations; logistic regression: solver iterations."""
-    max_leaf_nodes: Annotated[int, Field(ge=2, le=1024)] = 31
-    """Gradient boosting: leaves per tree."""
-    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
-    """Gradient boosting: L2 penalty on leaf values."""
-    c: Annotated[float, Field(gt=0)] = 1.0
-    """Logistic regression: inverse regularisation strength."""
+    The platform's keys (below) have defaults, so a manifest lists only what it changes. Every
+    other key is the service's: a JSON scalar handed to the contract's training function over the
+    contract's ``hyperparameters`` defaults. The trainer writes the merged set into the model
+    directory's ``training-manifest.json``, so a retrain sees exactly what the first run saw.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", use_attribute_docstrings=True)
+
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    """Share of rows held out (stratified, seeded) for the evaluation report."""
+    """Share of rows held out (seeded; stratified for classification) for the evaluation report."""
     sample_rows: Annotated[int, Field(ge=100)] | None = None
     """Train and evaluate on a seeded sample of this many rows (quick runs); ``null`` uses all rows."""
     label_noise: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Share of training labels shuffled among themselves (seeded); degrades the model on purpose."""
     slow_preprocessing_ms: Annotated[float, Field(ge=0, le=1000)] = 0.0
     """Milliseconds of an online lookup per prediction call (a ``SlowLookup`` step); 0 adds no step."""
+
+    @model_validator(mode="after")
+    def _service_keys_are_scalars(self) -> Hyperparameters:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, str | int | float | bool | None):
+                raise ValueError(
+                    f"hyperparameter {key!r} = {value!r}: a service's hyperparameter is a string, "
+                    "number, boolean or null"
+                )
+            if key == "seed":
+                raise ValueError("`seed` is the manifest's own key, not a hyperparameter")
+        return self
+
+    @property
+    def service_parameters(self) -> dict[str, str | int | float | bool | None]:
+        """The keys for the service's training function (everything but the platform's)."""
+        return dict(self.model_extra or {})
+
+    def with_defaults(self, defaults: dict[str, str | int | float | bool | None]) -> Hyperparameters:
+        """These parameters over a contract's defaults: every key the training function sees."""
+        return Hyperparameters.model_validate({**defaults, **self.model_dump()})
 
 
 class TrainingManifest(_Frozen):

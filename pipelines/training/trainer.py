@@ -21,14 +21,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlparse
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import BadInputError, RefusedError
-from pipelines.training import adult
 from pipelines.training.evaluation import evaluate
 from pipelines.training.manifest import TrainingManifest, fingerprint, git_sha
 from pipelines.training.serialize import dumps_deterministic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipelines.contract.model import ServiceContract
 
 MODEL_FILE = "model.skops"
 SCHEMA_FILE = "schema.json"
@@ -36,14 +39,19 @@ EVALUATION_FILE = "evaluation.json"
 TRAINING_MANIFEST_FILE = "training-manifest.json"
 MODEL_DIR_FILES = (MODEL_FILE, SCHEMA_FILE, EVALUATION_FILE, TRAINING_MANIFEST_FILE)
 
-SERVICES = {adult.SERVICE: adult}
-"""Trainable services by name; each module offers ``read_data``, ``build_pipeline``, ``input_schema``."""
+PREDICTION_BINS = 10
+"""Bins of a regression model's predictions for the canary's drift check: the deciles of the
+training labels, so each bin holds a tenth of the training distribution."""
 
 Progress = Callable[[str], None]
 
 
 class FingerprintMismatchError(RefusedError):
     """The data's sha256 is not the fingerprint the manifest pins."""
+
+
+class UntrainableError(BadInputError):
+    """The service's training function did not give a model the platform can package and serve."""
 
 
 @dataclass(frozen=True)
@@ -58,26 +66,26 @@ class TrainResult:
     seconds: float
 
 
-def service_module(service: str) -> Any:
-    """The training module of a service; ``BadInputError`` listing the known ones."""
-    try:
-        return SERVICES[service]
-    except KeyError:
-        raise BadInputError(
-            f"--service {service!r}: no trainer for this service; known: {', '.join(sorted(SERVICES))}"
-        ) from None
-
-
 def default_manifest(service: str, root: Path, data_path: Path | None = None) -> TrainingManifest:
-    """A manifest for ``service`` on its default data (or ``data_path``), seed 0, default parameters.
+    """A manifest for ``service`` on its latest snapshot (or ``data_path``), seed 0, default parameters.
 
-    The fingerprint is computed from the data as it is now and the git sha from ``root``.
+    On the snapshot, the fingerprint is the contract's (training refuses a file that no longer
+    matches it); on ``data_path`` it is computed from the file as it is now. The git sha is
+    ``root``'s.
     """
-    module = service_module(service)
-    path = data_path if data_path is not None else root / module.DEFAULT_DATA
+    from pipelines.contract.data import snapshot_path
+    from pipelines.contract.load import load_contract
+
+    contract = load_contract(service, root)
+    snapshot = contract.latest_snapshot
+    path = data_path if data_path is not None else snapshot_path(snapshot, root)
     if not path.is_file():
         raise BadInputError(f"{path}: no such data file")
     resolved = path.resolve()
+    if data_path is None:
+        return TrainingManifest(
+            service=service, data_uri=snapshot.path, data_sha256=snapshot.sha256, code_git_sha=git_sha(root)
+        )
     try:
         uri = resolved.relative_to(root.resolve()).as_posix()
     except ValueError:
@@ -89,17 +97,11 @@ def default_manifest(service: str, root: Path, data_path: Path | None = None) ->
 
 def resolve_data(manifest: TrainingManifest, root: Path, override: Path | None = None) -> Path:
     """Where the manifest's data snapshot is on this machine (``override`` wins)."""
+    from pipelines.contract.data import snapshot_path
+
     if override is not None:
         return override
-    parsed = urlparse(manifest.data_uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme:
-        raise BadInputError(
-            f"data_uri = {manifest.data_uri!r}: only local snapshots (a relative path or file:// URI) "
-            "can be trained on here; pass --data PATH to a local copy"
-        )
-    return root / manifest.data_uri
+    return snapshot_path(manifest.data_uri, root)
 
 
 def check_fingerprint(manifest: TrainingManifest, data_path: Path) -> None:
@@ -127,38 +129,63 @@ def train(
     data_path: Path | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Train ``manifest`` into ``out_dir`` (which must be new or empty); all files appear at once."""
+    """Train ``manifest`` into ``out_dir`` (which must be new or empty); all files appear at once.
+
+    The service's contract says how to read the data and which function fits the model; the
+    platform splits the rows, calls that function, evaluates the result on the held-out rows and
+    writes the served schema, so every service's model directory has the same four files.
+    """
     from sklearn.model_selection import train_test_split
     from threadpoolctl import threadpool_limits
 
+    from pipelines.contract.data import read_data
+    from pipelines.contract.load import entry_point, load_contract
+
     report = progress or (lambda _message: None)
     started = time.perf_counter()
-    module = service_module(manifest.service)
+    contract = load_contract(manifest.service, root)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise BadInputError(f"--out {out_dir}: exists and is not an empty directory; choose a new one")
     path = resolve_data(manifest, root, data_path)
     report("checking the data fingerprint")
     check_fingerprint(manifest, path)
     report("reading the data")
-    frame = module.read_data(path)
+    unknown = sorted(set(manifest.hyperparameters.service_parameters) - set(contract.hyperparameters))
+    if unknown:
+        raise BadInputError(
+            f"hyperparameters.{unknown[0]}: {manifest.service} has no hyperparameter {unknown[0]!r}; "
+            f"its contract declares: {', '.join(sorted(contract.hyperparameters)) or 'none'} "
+            "(and the platform's: test_fraction, sample_rows, label_noise, slow_preprocessing_ms)"
+        )
+    frame = read_data(contract, path, root)
+    manifest = manifest.model_copy(
+        update={"hyperparameters": manifest.hyperparameters.with_defaults(contract.hyperparameters)}
+    )
     hp = manifest.hyperparameters
     if hp.sample_rows is not None and hp.sample_rows < len(frame):
         frame = frame.sample(n=hp.sample_rows, random_state=manifest.seed).reset_index(drop=True)
-    features, labels = frame[list(module.FEATURES)], frame[module.LABEL]
+    if len(frame) < 10:
+        raise BadInputError(f"{path}: {len(frame)} labelled rows; training needs at least 10")
+    features, labels = frame[list(contract.feature_names)], frame[contract.label]
+    stratify = labels if contract.task.is_classification and labels.value_counts().min() >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
-        features, labels, test_size=hp.test_fraction, stratify=labels, random_state=manifest.seed
+        features, labels, test_size=hp.test_fraction, stratify=stratify, random_state=manifest.seed
     )
     y_train = _shuffle_labels(y_train, hp.label_noise, manifest.seed)
-    pipeline = module.build_pipeline(hp, manifest.seed)
+    fit = entry_point(contract, contract.train, root)
+    training = x_train.assign(**{contract.label: y_train})
+    training.attrs.update({"label": contract.label, "features": list(contract.feature_names)})
     with threadpool_limits(limits=1):
         report(f"fitting on {len(x_train)} rows")
-        pipeline.fit(x_train, y_train)
+        estimator = fit(training, {**hp.service_parameters, "seed": manifest.seed})
+        output = output_schema(contract, estimator, y_train)
         report(f"evaluating on {len(x_test)} held-out rows")
-        evaluation = _evaluate_without_delay(pipeline, x_test, y_test, module)
+        evaluation = evaluate(estimator, x_test, y_test, output=output, group_by=contract.sensitive)
     evaluation["train_rows"] = len(x_train)
+    model = _with_lookup(estimator, hp.slow_preprocessing_ms)
     contents = {
-        MODEL_FILE: dumps_deterministic(pipeline),
-        SCHEMA_FILE: _json_bytes(module.input_schema(features)),
+        MODEL_FILE: _serialise(model, contract),
+        SCHEMA_FILE: _json_bytes(served_schema(contract, features, output)),
         EVALUATION_FILE: _json_bytes(evaluation),
         TRAINING_MANIFEST_FILE: manifest.canonical_json(),
     }
@@ -170,6 +197,103 @@ def train(
         data_path=path,
         seconds=time.perf_counter() - started,
     )
+
+
+def output_schema(contract: ServiceContract, estimator: Any, y_train: pd.Series) -> dict[str, Any]:
+    """What the served model answers, per the task: the ``output`` section of ``schema.json``."""
+    import numpy as np
+
+    from pipelines.contract.tasks import Task
+
+    label = contract.label
+    if contract.task is Task.regression:
+        if not callable(getattr(estimator, "predict", None)):
+            raise UntrainableError(f"{contract.train}: the returned object has no predict method")
+        quantiles = np.quantile(y_train.to_numpy(dtype=float), np.linspace(0, 1, PREDICTION_BINS + 1)[1:-1])
+        return {
+            "task": contract.task.value,
+            "label": label,
+            "bins": [round(float(edge), 6) for edge in quantiles],
+            "tolerance": contract.live_tolerance,
+            "fields": {"prediction": f"the predicted {label}"},
+        }
+    if not callable(getattr(estimator, "predict_proba", None)):
+        raise UntrainableError(
+            f"{contract.train}: a {contract.task.value} model needs predict_proba; the returned "
+            f"{type(estimator).__name__} has none"
+        )
+    classes = [str(value) for value in getattr(estimator, "classes_", [])]
+    declared = list(contract.classes or ())
+    if sorted(classes) != sorted(declared):
+        raise UntrainableError(
+            f"{contract.train}: the fitted model knows the classes {classes}; the contract declares {declared}",
+            details=["every declared class needs rows in the training data"],
+        )
+    output: dict[str, Any] = {"task": contract.task.value, "label": label, "classes": classes}
+    if contract.task is Task.binary:
+        positive = contract.positive_class
+        output["positive_class"] = positive
+        output["fields"] = {"probability": f"P({label} = {positive})", "label": "the more likely class"}
+    else:
+        output["fields"] = {
+            "probability": "the probability of the predicted class",
+            "label": "the most likely class",
+            "probabilities": "every class's probability, by class",
+        }
+    return output
+
+
+def served_schema(
+    contract: ServiceContract, features: pd.DataFrame, output: dict[str, Any]
+) -> dict[str, Any]:
+    """The served input/output contract: columns in order, with their types and known categories."""
+    columns: list[dict[str, Any]] = []
+    for feature in contract.features:
+        if feature.type == "number":
+            columns.append({"name": feature.name, "type": "number"})
+        else:
+            categories = sorted(str(value) for value in features[feature.name].dropna().unique())
+            columns.append({"name": feature.name, "type": "string", "categories": categories})
+    return {
+        "input": {"columns": columns, "missing": "null, empty or '?'"},
+        "output": output,
+        "sensitive_attributes": list(contract.sensitive),
+    }
+
+
+def _with_lookup(estimator: Any, ms_per_call: float) -> Any:
+    """The estimator behind a ``SlowLookup`` step when the manifest asks for one (the demo's slow model)."""
+    if ms_per_call <= 0:
+        return estimator
+    from sklearn.pipeline import Pipeline
+
+    from pipelines.serving.transformers import SlowLookup
+
+    steps = list(estimator.steps) if isinstance(estimator, Pipeline) else [("model", estimator)]
+    return Pipeline([("delay", SlowLookup(ms_per_call=ms_per_call)), *steps])
+
+
+def _serialise(model: Any, contract: ServiceContract) -> bytes:
+    """The model's skops bytes, refused here (not at serving time) if they need an untrusted type."""
+    import tempfile
+
+    from pipelines.serving.model import TRUSTED_TYPES, import_skops
+
+    data = dumps_deterministic(model)
+    sio = import_skops()
+    with tempfile.NamedTemporaryFile(suffix=".skops") as handle:
+        handle.write(data)
+        handle.flush()
+        untrusted = sorted(set(sio.get_untrusted_types(file=handle.name)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise UntrainableError(
+            f"{contract.train}: the model needs types the serving loader does not trust: {', '.join(untrusted)}",
+            details=[
+                "build the model from scikit-learn's own estimators and transformers",
+                f"trusted beyond skops' defaults: {', '.join(TRUSTED_TYPES)}",
+            ],
+        )
+    return data
 
 
 def _shuffle_labels(labels: Any, fraction: float, seed: int) -> Any:
@@ -184,25 +308,6 @@ def _shuffle_labels(labels: Any, fraction: float, seed: int) -> Any:
     chosen = rng.choice(len(values), size=round(fraction * len(values)), replace=False)
     values[chosen] = values[rng.permutation(chosen)]
     return pd.Series(values, index=labels.index, name=labels.name)
-
-
-def _evaluate_without_delay(pipeline: Any, features: Any, labels: Any, module: Any) -> dict[str, Any]:
-    """Evaluate quality with any ``SlowLookup`` set to zero: the report measures accuracy, not latency."""
-    delay = pipeline.named_steps.get("delay")
-    saved = delay.ms_per_call if delay is not None else None
-    if delay is not None:
-        delay.ms_per_call = 0.0
-    try:
-        return evaluate(
-            pipeline,
-            features,
-            labels,
-            positive_class=module.POSITIVE_CLASS,
-            group_by=tuple(module.input_schema(features)["sensitive_attributes"]),
-        )
-    finally:
-        if delay is not None:
-            delay.ms_per_call = saved
 
 
 def _json_bytes(value: Any) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import BadInputError, ExitCode
-from pipelines.training.manifest import load_manifest
+from pipelines.training.manifest import load_manifest, parse_manifest
 from pipelines.training.trainer import FingerprintMismatchError, check_fingerprint, default_manifest
 
 from .conftest import DATA, REPO, small_manifest
@@ -30,7 +30,6 @@ def test_a_missing_manifest_is_bad_input(tmp_path: Path) -> None:
 def test_every_problem_names_its_key_path_and_value(tmp_path: Path) -> None:
     raw = small_manifest().model_dump(mode="json")
     raw["hyperparameters"]["label_noise"] = 1.5
-    raw["hyperparameters"]["lr"] = 0.1
     raw["data_sha256"] = "abc"
     del raw["code_git_sha"]
     path = tmp_path / "manifest.json"
@@ -39,11 +38,20 @@ def test_every_problem_names_its_key_path_and_value(tmp_path: Path) -> None:
         load_manifest(path)
     details = "\n".join(caught.value.details)
     assert str(path) in caught.value.message
-    assert "4 problem(s)" in caught.value.message
+    assert "3 problem(s)" in caught.value.message
     assert "hyperparameters.label_noise = 1.5" in details
-    assert "hyperparameters.lr = 0.1: unknown key" in details
     assert "data_sha256 = 'abc'" in details
     assert "code_git_sha: required key is missing" in details
+
+
+def test_a_service_hyperparameter_must_be_a_scalar(tmp_path: Path) -> None:
+    raw = small_manifest().model_dump(mode="json")
+    raw["hyperparameters"]["depth"] = [3, 4]
+    with pytest.raises(BadInputError) as caught:
+        parse_manifest(raw, source="m.json")
+    assert "hyperparameter 'depth' = [3, 4]: a service's hyperparameter is a string" in "\n".join(
+        caught.value.details
+    )
 
 
 def test_a_manifest_round_trips_through_its_canonical_json(tmp_path: Path) -> None:
@@ -75,5 +83,5 @@ def test_the_default_manifest_pins_the_repository_data_by_relative_path() -> Non
 
 
 def test_an_unknown_service_lists_the_known_ones() -> None:
-    with pytest.raises(BadInputError, match="known: adult-income"):
+    with pytest.raises(BadInputError, match="known services: adult-income, diabetes"):
         default_manifest("churn", REPO)

@@ -89,3 +89,11 @@ def test_a_non_empty_output_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="not an empty directory"):
         train(small_manifest(), tmp_path / "model", root=REPO)
     assert (tmp_path / "model" / "keep.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_a_hyperparameter_the_contract_does_not_declare_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError) as caught:
+        train(small_manifest(lr=0.1), tmp_path / "typo", root=REPO)
+    assert "hyperparameters.lr" in caught.value.message
+    assert "learning_rate" in caught.value.message
+    assert not (tmp_path / "typo").exists()
