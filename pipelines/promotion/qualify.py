@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,7 @@ def qualify(
         reports.append(run_stage(stage, model_inputs, policy=replace_gates(policy, model_gates), root=root))
     elif model_gates:
         notes.append(f"not run, because the data gates refused: {', '.join(model_gates)}")
+    sha256 = judged_sha256(reports)
     subject = {
         "stage": stage,
         "service": service,
@@ -89,8 +91,11 @@ def qualify(
         "baseline": baseline,
         "stack": controller.stack,
         "reference": str(reference),
+        "reference_sha256": sha256(reference),
         "training": str(training),
+        "training_sha256": sha256(training),
         "holdout": str(holdout),
+        "holdout_sha256": sha256(holdout),
         "gates": list(policy.gates),
     }
     report = combine(f"stage:{stage}", reports, subject, policy.digest())
@@ -105,6 +110,31 @@ def qualify(
         actor=actor,
     )
     return report.passed, report
+
+
+def judged_sha256(reports: list[GateReport]) -> Callable[[Path], str | None]:
+    """The sha256 of a data file: as the stage reports recorded it, else hashed now.
+
+    Taking the stage reports' own values binds the evidence to the bytes the gates judged, and
+    hashes each (possibly large) snapshot once. A file no gate read (e.g. the holdout when the
+    data gates refused) is hashed now; one that is not there (a ``--training-data`` path that no
+    gate read) is ``None``.
+    """
+    from pipelines.training.manifest import fingerprint
+
+    recorded: dict[str, str] = {}
+    for report in reports:
+        for side in ("reference", "current"):
+            path, digest = report.subject.get(side), report.subject.get(f"{side}_sha256")
+            if path is not None and digest:
+                recorded.setdefault(str(path), str(digest))
+
+    def sha256(path: Path) -> str | None:
+        if str(path) in recorded:
+            return recorded[str(path)]
+        return fingerprint(path) if path.is_file() else None
+
+    return sha256
 
 
 def replace_gates(policy: Any, gates: tuple[str, ...]) -> Any:

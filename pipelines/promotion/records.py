@@ -72,11 +72,23 @@ def status(
     return rows
 
 
-def changelog(service: str, logs: Iterable[AuditLog], details: dict[str, dict[str, str]]) -> str:
+JUDGED_DATA = ("reference", "training", "holdout", "current")
+"""The data files a gate report's subject may name, each with its ``<name>_sha256``."""
+
+
+def changelog(
+    service: str,
+    logs: Iterable[AuditLog],
+    details: dict[str, dict[str, str]],
+    judged: dict[str, dict[str, str]] | None = None,
+) -> str:
     """Markdown: per stack, newest first, what changed, when, by whom, why, with its evidence.
 
-    ``details`` maps a version to what the registry knows of it (dataset fingerprint, stage).
+    ``details`` maps a version to what the catalog knows of it (``dataset_sha256``: the sha256
+    of the data it was trained on). ``judged`` maps an evidence digest to the sha256 of each
+    data file that evidence's gates judged (``reference``, ``training``, ``holdout``).
     """
+    judged = judged or {}
     lines = [f"# Changelog: {service}", ""]
     for audit in logs:
         entries = [e for e in history(audit, service) if e["action"] != "gates:passed" or e.get("stage")]
@@ -90,14 +102,18 @@ def changelog(service: str, logs: Iterable[AuditLog], details: dict[str, dict[st
             date = str(entry["time"])[:19].replace("T", " ")
             what = _describe(entry)
             lines.append(f"- **{date} UTC** · `{version[:12]}` · {what} · by {entry['actor']}")
-            if info.get("dataset_fingerprint"):
-                lines.append(f"  - data: `{info['dataset_fingerprint'][:16]}`")
+            if info.get("dataset_sha256"):
+                lines.append(f"  - data: sha256 `{info['dataset_sha256']}`")
             if entry.get("reason"):
                 lines.append(f"  - why: {entry['reason']}")
             if entry.get("comment"):
                 lines.append(f"  - comment: {entry['comment']}")
             if entry.get("evidence"):
                 lines.append(f"  - gate evidence: `{str(entry['evidence'])[:16]}`")
+                data = judged.get(str(entry["evidence"]), {})
+                if data:
+                    files = ", ".join(f"{name} `{data[name]}`" for name in JUDGED_DATA if data.get(name))
+                    lines.append(f"  - gates judged (sha256): {files}")
             for decision in entry.get("analysis") or []:
                 lines.append(f"  - canary: {decision}")
         lines.append("")
