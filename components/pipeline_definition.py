@@ -5,6 +5,11 @@ a region at import time. The definition format is small and stable (schema versi
 ``2020-12-01``), so the three steps are modelled here and rendered as deterministic JSON.
 Registration always leaves the new version ``PendingManualApproval``: a person approves it
 after the controller's gates, never the pipeline.
+
+Train and Evaluate run the training image (``docker/training.Dockerfile``): the Train step its
+``train`` entrypoint (``pipelines.training.container``), the Evaluate step the module
+``EVALUATE_MODULE``, whose input and output paths are this file's ``LocalPath`` values. Register
+names the serving image, which serves the package the Train step laid out.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ EVALUATE_STEP = "Evaluate"
 REGISTER_STEP = "Register"
 EVALUATION_OUTPUT = "evaluation"
 EVALUATION_FILE = "evaluation.json"
+EVALUATE_MODULE = "pipelines.training.evaluate_step"
+"""The Evaluate step's module in the training image (a unit test imports it by this name)."""
+MODEL_INPUT_PATH = "/opt/ml/processing/model"
+TEST_INPUT_PATH = "/opt/ml/processing/test"
+EVALUATION_OUTPUT_PATH = "/opt/ml/processing/evaluation"
 
 
 class _Model(BaseModel):
@@ -77,7 +87,11 @@ class Compute(_Model):
 
 
 class TrainingStep(_Model):
-    """Train the model from the training-data prefix; the artifact goes to the output prefix."""
+    """Train the model from the training-data prefix; the artifact goes to the output prefix.
+
+    The ``train`` channel holds the one data snapshot; the artifact SageMaker tars from
+    ``/opt/ml/model`` is a whole model package.
+    """
 
     image_uri: str
     role_arn: str
@@ -85,7 +99,8 @@ class TrainingStep(_Model):
     output_uri: str
     kms_key_arn: str
     compute: Compute = Compute()
-    hyperparameters: dict[str, str] = {}
+    hyperparameters: dict[str, Value] = {}
+    """Strings (SageMaker passes every value as one), or references resolved at run time."""
 
     def render(self) -> dict[str, Any]:
         return {
@@ -93,7 +108,9 @@ class TrainingStep(_Model):
             "Type": "Training",
             "Arguments": {
                 "AlgorithmSpecification": {"TrainingImage": self.image_uri, "TrainingInputMode": "File"},
-                "HyperParameters": dict(sorted(self.hyperparameters.items())),
+                "HyperParameters": {
+                    key: _render(value) for key, value in sorted(self.hyperparameters.items())
+                },
                 "InputDataConfig": [
                     {
                         "ChannelName": "train",
@@ -124,7 +141,7 @@ class TrainingStep(_Model):
 
 
 class EvaluationStep(_Model):
-    """Score the trained model on held-out data; writes ``evaluation.json``."""
+    """Score the trained model on held-out data; writes ``evaluation.json`` in the trainer's format."""
 
     image_uri: str
     role_arn: str
@@ -140,12 +157,12 @@ class EvaluationStep(_Model):
             "Type": "Processing",
             "Arguments": {
                 "AppSpecification": {
-                    "ContainerEntrypoint": ["python3", "-m", "modelrail_serving.evaluate"],
+                    "ContainerEntrypoint": ["python3", "-m", EVALUATE_MODULE],
                     "ImageUri": self.image_uri,
                 },
                 "ProcessingInputs": [
-                    _processing_input("model", self.model_artifacts, "/opt/ml/processing/model"),
-                    _processing_input("test", self.test_data, "/opt/ml/processing/test"),
+                    _processing_input("model", self.model_artifacts, MODEL_INPUT_PATH),
+                    _processing_input("test", self.test_data, TEST_INPUT_PATH),
                 ],
                 "ProcessingOutputConfig": {
                     "KmsKeyId": self.kms_key_arn,
@@ -153,7 +170,7 @@ class EvaluationStep(_Model):
                         {
                             "OutputName": EVALUATION_OUTPUT,
                             "S3Output": {
-                                "LocalPath": "/opt/ml/processing/evaluation",
+                                "LocalPath": EVALUATION_OUTPUT_PATH,
                                 "S3UploadMode": "EndOfJob",
                                 "S3Uri": self.output_uri,
                             },
@@ -264,30 +281,36 @@ class PipelineDefinition(_Model):
 
 def train_evaluate_register(
     *,
+    service: str,
     bucket: str,
     data_prefix: str,
     output_prefix: str,
-    image_uri: str,
+    training_image_uri: str,
+    serving_image_uri: str,
     role_arn: str,
     kms_key_arn: str,
     model_package_group_name: str,
     compute: Compute,
     seed: int = 0,
 ) -> PipelineDefinition:
-    """The standard modelrail pipeline for one service, from plain (already resolved) values."""
+    """The standard modelrail pipeline for one service, from plain (already resolved) values.
+
+    The Train step's hyperparameters name the service, the seed and where the data came from
+    (the ``TrainDataUri`` parameter, recorded in the package's training manifest).
+    """
     train_data = Parameter(name="TrainDataUri", default=f"s3://{bucket}/{data_prefix}train/")
     test_data = Parameter(name="TestDataUri", default=f"s3://{bucket}/{data_prefix}test/")
     training = TrainingStep(
-        image_uri=image_uri,
+        image_uri=training_image_uri,
         role_arn=role_arn,
         train_data=train_data.ref,
         output_uri=f"s3://{bucket}/{output_prefix}models/",
         kms_key_arn=kms_key_arn,
         compute=compute,
-        hyperparameters={"seed": str(seed)},
+        hyperparameters={"service": service, "seed": str(seed), "data_uri": train_data.ref},
     )
     evaluation = EvaluationStep(
-        image_uri=image_uri,
+        image_uri=training_image_uri,
         role_arn=role_arn,
         model_artifacts=training.model_artifacts,
         test_data=test_data.ref,
@@ -296,7 +319,7 @@ def train_evaluate_register(
     )
     registration = RegisterStep(
         model_package_group_name=model_package_group_name,
-        image_uri=image_uri,
+        image_uri=serving_image_uri,
         model_artifacts=training.model_artifacts,
         evaluation_report=evaluation.report_uri,
     )

@@ -1,4 +1,10 @@
-"""Training: a least-privilege SageMaker role and the service's train → evaluate → register pipeline."""
+"""Training: a least-privilege SageMaker role and the service's train → evaluate → register pipeline.
+
+Train and Evaluate run the training image, Register names the serving image: two tags of the
+environment's one image repository. The serving image refuses a package whose serving code
+differs from its own, so the two are built from the same commit; the training image's tag is
+therefore the serving image's with ``-training`` appended unless one is given.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ from components.pipeline_definition import Compute, train_evaluate_register
 from infra import naming
 
 SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+"""An ECR image tag: up to 128 letters, digits, ``_``, ``.`` and ``-``, not starting with the last two."""
+TRAINING_TAG_SUFFIX = "-training"
 
 
 def data_prefix(service: str) -> str:
@@ -42,8 +51,11 @@ class TrainingArgs(ComponentArgs):
     """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
     repository_arn: OutputStr
     repository_url: OutputStr
-    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
-    """Tag of the training image in the repository (the serving image doubles as trainer)."""
+    image_tag: Annotated[str, Field(pattern=IMAGE_TAG)] = "latest"
+    """Tag of the serving image (``docker/serving.Dockerfile``), which the Register step names."""
+    training_image_tag: Annotated[str, Field(pattern=IMAGE_TAG)] | None = None
+    """Tag of the training image (``docker/training.Dockerfile``) that runs Train and Evaluate;
+    default ``<image_tag>-training``, the training image of the serving image's commit."""
     model_package_group_name: OutputStr
     """Where the pipeline registers new versions."""
     compute: Compute = Compute()
@@ -51,6 +63,24 @@ class TrainingArgs(ComponentArgs):
     seed: Annotated[int, Field(ge=0)] = 0
     """Random seed passed to training, so a run is reproducible."""
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def training_tag(self) -> str:
+        return self.training_image_tag or f"{self.image_tag}{TRAINING_TAG_SUFFIX}"
+
+    def problems(self) -> list[str]:
+        if self.training_image_tag is None and len(self.training_tag) > 128:
+            return [
+                f"image_tag = {self.image_tag!r}: the training image's default tag "
+                f"{self.training_tag[:40]!r}... would be {len(self.training_tag)} characters, over ECR's 128; "
+                "shorten the tag or pass training_image_tag"
+            ]
+        if self.training_tag == self.image_tag:
+            return [
+                f"training_image_tag = {self.training_image_tag!r}: the same tag as the serving image; "
+                "the training image is another image (docker/training.Dockerfile), so it needs its own tag"
+            ]
+        return []
 
 
 class Training(pulumi.ComponentResource):
@@ -106,19 +136,22 @@ class Training(pulumi.ComponentResource):
         )
         definition = pulumi.Output.all(
             valid.bucket_name,
+            pulumi.Output.concat(valid.repository_url, ":", valid.training_tag),
             pulumi.Output.concat(valid.repository_url, ":", valid.image_tag),
             self.role.arn,
             valid.kms_key_arn,
             valid.model_package_group_name,
         ).apply(
             lambda v: train_evaluate_register(
+                service=valid.service,
                 bucket=v[0],
                 data_prefix=data,
                 output_prefix=output,
-                image_uri=v[1],
-                role_arn=v[2],
-                kms_key_arn=v[3],
-                model_package_group_name=v[4],
+                training_image_uri=v[1],
+                serving_image_uri=v[2],
+                role_arn=v[3],
+                kms_key_arn=v[4],
+                model_package_group_name=v[5],
                 compute=valid.compute,
                 seed=valid.seed,
             ).render()

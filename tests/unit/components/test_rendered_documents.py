@@ -19,10 +19,12 @@ def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 def _definition() -> str:
     return train_evaluate_register(
+        service="svc",
         bucket="modelrail-prod-artifacts",
         data_prefix="datasets/svc/",
         output_prefix="training/svc/",
-        image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/modelrail-prod:1.0",
+        training_image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/modelrail-prod:1.0-training",
+        serving_image_uri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/modelrail-prod:1.0",
         role_arn="arn:aws:iam::123456789012:role/train",
         kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
         model_package_group_name="prod-svc",
