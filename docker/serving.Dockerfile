@@ -7,7 +7,9 @@
 # `python -m pipelines.packaging.environment > docker/requirements.lock`). The container
 # verifies every file of /opt/ml/model against manifest.json, and the packaged serving code
 # against the image's own copy, before it runs the package's code (docker/serve). So the image
-# serves only packages built by the same serving code: rebuild a package for a newer image.
+# serves only packages built by the same serving code: rebuild a package for a newer image. A
+# service whose contract names its own `predict` ships that module in the package (code/service/,
+# pinned by manifest.json), so the image needs nothing per service.
 #
 # MODELRAIL_SERVING_THREADS: OpenMP/BLAS threads per request (the server sets OMP_NUM_THREADS,
 # OPENBLAS_NUM_THREADS and MKL_NUM_THREADS from it before numpy loads). Default 1: concurrency

@@ -214,10 +214,22 @@ def p99_latency(
 
 
 def live_accuracy(
-    canary: VariantStats, baseline: VariantStats, guardrails: Guardrails, alpha: float, min_labels: int
+    canary: VariantStats,
+    baseline: VariantStats,
+    guardrails: Guardrails,
+    alpha: float,
+    min_labels: int,
+    *,
+    tolerance: float | None = None,
 ) -> CheckResult:
-    """Accuracy on delayed labels against ``min_live_accuracy``; two-proportion test on the error shares."""
+    """Accuracy on delayed labels against ``min_live_accuracy``; two-proportion test on the error shares.
+
+    For a regression service (``tolerance``: its schema's ``output.tolerance``) a label is
+    correct when the prediction is within ``tolerance`` of it, so the number judged is the share
+    within ±tolerance; the test and the guardrail are the same, the detail names what is counted.
+    """
     threshold = guardrails.min_live_accuracy
+    measure = "accuracy" if tolerance is None else f"share within ±{tolerance:g}"
     acc, base = canary.accuracy, baseline.accuracy
     if threshold is None:
         return _result(
@@ -258,7 +270,7 @@ def live_accuracy(
         passed=passed,
         evaluated=True,
         p_value=p,
-        detail=f"accuracy {_pct(acc)} vs {versus}, guardrail {_pct(threshold)}: {why}",
+        detail=f"{measure} {_pct(acc)} vs {versus}, guardrail {_pct(threshold)}: {why}",
     )
 
 

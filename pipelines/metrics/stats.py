@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 PREDICTION_BINS = 10
-"""Fixed bins of the positive-class probability: [0, 0.1), [0.1, 0.2), …, [0.9, 1.0]."""
+"""Bins of the prediction histogram, for every task (``pipelines.sandbox.outputs`` says which
+prediction goes where): a binary classifier's positive-class probability in fixed bins [0, 0.1),
+[0.1, 0.2), …, [0.9, 1.0]; a multiclass one's predicted class by its position; a regressor's
+number between the training labels' deciles."""
 
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
     1,
@@ -61,7 +64,7 @@ a few percent of the exact one.
 
 
 def prediction_bin(probability: float) -> int:
-    """The bin of a positive-class probability (values outside [0, 1] are clamped)."""
+    """The bin of a binary classifier's positive-class probability (values outside [0, 1] are clamped)."""
     clamped = min(max(probability, 0.0), 1.0)
     return min(int(clamped * PREDICTION_BINS), PREDICTION_BINS - 1)
 

@@ -9,6 +9,7 @@ Layout (the tarball's root is SageMaker's ``/opt/ml/model``)::
     training-manifest.json    the training manifest, every default spelled out
     requirements.lock         the serving environment
     code/pipelines/...        the serving code (``python -m pipelines.serving``)
+    code/service/...          only when the contract names ``predict``: the service's modules
 
 The package id is the sha256 of ``manifest.json``, written as canonical JSON (sorted keys,
 fixed indentation), so identical inputs give an identical id and byte-identical tarball.
@@ -25,7 +26,14 @@ from typing import Any
 from pipelines.errors import BadInputError
 from pipelines.packaging.environment import locked_versions, python_environment, requirements_lock
 from pipelines.packaging.tarball import write_tarball
-from pipelines.serving.verify import CODE_DIR, MANIFEST, PACKAGE_FORMAT, platform_serving_code
+from pipelines.serving.verify import (
+    CODE_DIR,
+    MANIFEST,
+    PACKAGE_FORMAT,
+    SERVICE_CODE_DIR,
+    module_file,
+    platform_serving_code,
+)
 from pipelines.training.manifest import parse_manifest
 from pipelines.training.trainer import (
     EVALUATION_FILE,
@@ -63,8 +71,42 @@ def serving_code() -> dict[str, bytes]:
     return {name: source.read_bytes() for name, source in platform_serving_code().items()}
 
 
-def build_package(service: str, model_dir: Path, out: Path) -> PackageResult:
-    """Package ``model_dir`` for ``service`` into ``out``; refuses a directory that is not a model."""
+def service_code(service: str, root: Path | None = None) -> tuple[dict[str, bytes], dict[str, Any] | None]:
+    """The service's own code a package carries, keyed by path under ``code/service/``, and the
+    manifest's ``serving.predict`` naming it; nothing when the contract names no ``predict``.
+
+    Every importable ``.py`` file of the service's folder travels, not only the ``predict``
+    module: it may import its siblings (relatively, as the contract loader allows), and which
+    ones cannot be known without running it. The server then imports the very files the gates
+    loaded, each pinned by its sha256 in ``serving.predict.files``.
+    """
+    from pipelines.contract.load import load_contract, services_dir
+
+    contract = load_contract(service, root)
+    if contract.predict is None:
+        return {}, None
+    folder = services_dir(root) / contract.name
+    files = {
+        f"{SERVICE_CODE_DIR}/{path.relative_to(folder).as_posix()}": path.read_bytes()
+        for path in sorted(folder.rglob("*.py"))
+        if path.is_file()
+        and all(part.isidentifier() for part in path.relative_to(folder).with_suffix("").parts)
+    }
+    if module_file(contract.predict) not in files:
+        raise BadInputError(
+            f"{folder / 'service.yaml'}: predict = {contract.predict!r}: no importable module file "
+            f"{module_file(contract.predict).removeprefix(SERVICE_CODE_DIR + '/')} in {folder}"
+        )
+    declared = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    return files, {"entry_point": contract.predict, "files": declared}
+
+
+def build_package(service: str, model_dir: Path, out: Path, *, root: Path | None = None) -> PackageResult:
+    """Package ``model_dir`` for ``service`` into ``out``; refuses a directory that is not a model.
+
+    ``root`` is the project whose ``services/<service>/`` contract says whether the package also
+    carries the service's own ``predict`` (``service_code``); the current project by default.
+    """
     contents = _read_model_dir(model_dir)
     training = parse_manifest(
         _json(model_dir / TRAINING_MANIFEST_FILE, contents[TRAINING_MANIFEST_FILE]),
@@ -79,8 +121,16 @@ def build_package(service: str, model_dir: Path, out: Path) -> PackageResult:
     evaluation = _json(model_dir / EVALUATION_FILE, contents[EVALUATION_FILE])
     _check_model_types(model_dir / MODEL_FILE)
 
+    own_code, predict = service_code(service, root)
     versions = locked_versions()
-    files = {**contents, LOCK_FILE: requirements_lock(versions), **serving_code()}
+    files = {**contents, LOCK_FILE: requirements_lock(versions), **serving_code(), **own_code}
+    serving: dict[str, Any] = {
+        "command": SERVING_COMMAND,
+        "code_dir": CODE_DIR,
+        "content_types": ["application/json", "text/csv"],
+    }
+    if predict is not None:
+        serving["predict"] = predict
     manifest = {
         "format": PACKAGE_FORMAT,
         "service": service,
@@ -95,11 +145,7 @@ def build_package(service: str, model_dir: Path, out: Path) -> PackageResult:
         "features": [column["name"] for column in schema["input"]["columns"]],
         "metrics": evaluation.get("metrics", {}),
         "environment": {"python": python_environment(), "packages": versions},
-        "serving": {
-            "command": SERVING_COMMAND,
-            "code_dir": CODE_DIR,
-            "content_types": ["application/json", "text/csv"],
-        },
+        "serving": serving,
     }
     manifest_bytes = canonical_json(manifest)
     tarball = write_tarball({**files, MANIFEST: manifest_bytes}, out)

@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipelines.errors import BadInputError
+from pipelines.sandbox.outputs import ServedOutput
 from pipelines.serving.launch import launcher_command, serving_environment
 from pipelines.serving.threads import DEFAULT_SERVING_THREADS
 
@@ -75,13 +77,30 @@ class ModelServerProcess:
         self.misses = 0
         """Consecutive failed pings, so one slow answer under load does not restart a server."""
         self.process: subprocess.Popen[bytes] | None = None
+        self._output: ServedOutput | None = None
 
     @property
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
+    @property
+    def output(self) -> ServedOutput:
+        """What this version answers (its ``schema.json`` output), read once, at the first ``start``."""
+        if self._output is None:
+            raise RuntimeError(f"model server for {self.version[:12]} has not been started")
+        return self._output
+
     def start(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-        """Start the server on a fresh port and wait for ``/ping``; ``FleetStartError`` if it never answers."""
+        """Start the server on a fresh port and wait for ``/ping``; ``FleetStartError`` if it never answers.
+
+        The version's schema is read first, once: the router bins this version's predictions
+        and judges its labels by it, and a schema it cannot read stops the deployment here.
+        """
+        if self._output is None:
+            try:
+                self._output = ServedOutput.read(Path(self.model_dir))
+            except BadInputError as error:
+                raise FleetStartError(f"model server for {self.version[:12]}: {error.message}") from None
         self.port = free_port()
         values = {
             "python": sys.executable,

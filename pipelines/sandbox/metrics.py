@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pipelines.metrics import prometheus as prom
-from pipelines.metrics.stats import LATENCY_BUCKETS_MS, PREDICTION_BINS, prediction_bin
+from pipelines.metrics.stats import LATENCY_BUCKETS_MS, PREDICTION_BINS
 
 HISTORY_SECONDS = 2 * 3600
 """How far back ``/metrics?at=`` can look; older windows read the oldest snapshot kept."""
@@ -62,9 +62,10 @@ class MetricsBook:
         return self._counters.setdefault((service, version), VersionCounters())
 
     def invocation(
-        self, service: str, version: str, status: int, latency_ms: float | None, probabilities: list[float]
+        self, service: str, version: str, status: int, latency_ms: float | None, bins: list[int]
     ) -> None:
-        """One routed request: its status, its model latency when the server answered, its predictions."""
+        """One routed request: its status, its model latency when the server answered, and the
+        histogram bin of each of its predictions (``ServedOutput.read_predictions``)."""
         with self._lock:
             counters = self._version(service, version)
             counters.invocations += 1
@@ -75,8 +76,8 @@ class MetricsBook:
             if latency_ms is not None:
                 counters.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
                 counters.latency_sum_ms += latency_ms
-            for probability in probabilities:
-                counters.predictions[prediction_bin(probability)] += 1
+            for index in bins:
+                counters.predictions[index] += 1
 
     def label(self, service: str, version: str, correct: bool) -> None:
         with self._lock:

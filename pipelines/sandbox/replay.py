@@ -2,7 +2,8 @@
 
 Each row is sent as one invocation without its label column; the label is kept
 and, with ``labels_after``, posted to the endpoint's ``/labels`` that many seconds later,
-joined by the request id the router returned. The rate is open-loop (request ``i`` leaves at
+joined by the request id the router returned: a class name for a classifier, a JSON number for
+a regression service (``numeric_labels``). The rate is open-loop (request ``i`` leaves at
 ``i / rps``) with a cap on requests in flight, so a slow canary shows up as latency rather
 than as a slower replay hiding it.
 """
@@ -13,6 +14,7 @@ import csv
 import heapq
 import io
 import json
+import math
 import random
 import threading
 import time
@@ -38,7 +40,8 @@ class ReplayRow:
 
     body: bytes
     content_type: str
-    label: str | None
+    label: str | float | None
+    """A class name, or a regression label's number; ``None`` when the row has none to send."""
 
 
 def load_rows(
@@ -47,12 +50,15 @@ def load_rows(
     columns: Sequence[str] | None = None,
     label_column: int = -1,
     has_header: bool = False,
+    numeric_labels: bool = False,
 ) -> list[ReplayRow]:
     """Read a CSV (comma, optional spaces) and split off the label column; ``BadInputError`` names the problem.
 
     With column names (``columns``, or the header line) each row is sent as a JSON object by
     name, so the model picks the columns it was trained on and ignores the rest; without them
-    the row goes as a ``text/csv`` line in file order.
+    the row goes as a ``text/csv`` line in file order. ``numeric_labels`` (a regression
+    service) reads each label as a number, so the router judges it by distance; an empty label
+    is not sent, and one that is not a number is refused naming its line.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -77,10 +83,10 @@ def load_rows(
         )
     index = label_column % width
     rows = []
-    for record in records:
+    for number, record in enumerate(records, start=1):
         if len(record) != width:
             continue  # ragged lines (a truncated last line) are not replayable rows
-        label = record[index].strip()
+        label = _label(path, number, record[index].strip()) if numeric_labels else record[index].strip()
         if columns is not None:
             named = {name: value for position, (name, value) in enumerate(zip(columns, record, strict=True))
                      if position != index}  # fmt: skip
@@ -90,6 +96,22 @@ def load_rows(
         csv.writer(out, lineterminator="").writerow(record[:index] + record[index + 1 :])
         rows.append(ReplayRow(out.getvalue().encode(), "text/csv", label))
     return rows
+
+
+def _label(path: Path, number: int, text: str) -> float | None:
+    """A regression label as a number (``None`` when empty); ``BadInputError`` names the row."""
+    if text in ("", "?"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise BadInputError(
+            f"--data {path}: row {number} (header and blank lines not counted): label {text!r} is "
+            "not a number; a regression service's labels are numbers"
+        )
+    return value
 
 
 @dataclass
@@ -168,7 +190,7 @@ def replay(
     total = max(1, int(rps * duration))
     summary = ReplaySummary()
     lock = threading.Lock()
-    pending_labels: list[tuple[float, str, str]] = []
+    pending_labels: list[tuple[float, str, str | float]] = []
     slots = threading.Semaphore(MAX_IN_FLIGHT)
 
     def send(row: ReplayRow) -> None:
@@ -201,7 +223,7 @@ def replay(
 
     def flush_labels(until: float) -> None:
         with lock:
-            due: list[dict[str, str]] = []
+            due: list[dict[str, str | float]] = []
             while pending_labels and pending_labels[0][0] <= until and len(due) < LABEL_BATCH:
                 _, request_id, label = heapq.heappop(pending_labels)
                 due.append({"request_id": request_id, "label": label})
@@ -256,7 +278,7 @@ def _post(request: urllib.request.Request) -> tuple[int | None, dict[str, str]]:
         return None, {}
 
 
-def _post_labels(url: str, labels: list[dict[str, str]]) -> int:
+def _post_labels(url: str, labels: list[dict[str, str | float]]) -> int:
     request = urllib.request.Request(
         f"{url}/labels", data=json.dumps(labels).encode(), headers={"Content-Type": "application/json"}
     )

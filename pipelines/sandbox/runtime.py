@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import http.client
-import io
 import json
 import random
 import threading
@@ -21,6 +19,7 @@ from infra.naming import GUARDRAILS
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.endpoint import Endpoint
 from pipelines.sandbox.metrics import MetricsBook
+from pipelines.sandbox.outputs import Guess, ServedOutput
 
 UPSTREAM_TIMEOUT_SECONDS = 30.0
 PREDICTIONS_KEPT = 200_000
@@ -40,23 +39,6 @@ class Upstream:
     headers: dict[str, str]
 
 
-def normalise_label(label: object) -> str:
-    """Labels compare without surrounding space or a trailing dot (Adult's test file writes ``>50K.``)."""
-    return str(label).strip().rstrip(".").strip()
-
-
-def read_predictions(body: bytes, content_type: str) -> tuple[list[float], list[str]]:
-    """Positive-class probabilities and predicted labels from a serving response (JSON or CSV)."""
-    try:
-        if content_type.startswith("text/csv"):
-            rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
-        else:
-            rows = json.loads(body).get("predictions", [])
-        return [float(row["probability"]) for row in rows], [normalise_label(row["label"]) for row in rows]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return [], []
-
-
 class Sandbox:
     """Every endpoint of the sandbox plus the shared metrics book; thread-safe."""
 
@@ -70,7 +52,7 @@ class Sandbox:
         self._on_processes = on_processes
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = threading.Lock()
-        self._predictions: OrderedDict[str, tuple[str, str, list[str]]] = OrderedDict()
+        self._predictions: OrderedDict[str, tuple[str, str, ServedOutput, list[Guess]]] = OrderedDict()
         self._random = random.Random()
 
     # ---- control plane ----
@@ -167,24 +149,29 @@ class Sandbox:
                 502, message, {"Content-Type": "application/json", "X-Modelrail-Variant": version}
             )
         latency_ms = (time.perf_counter() - started) * 1000
-        probabilities: list[float] = []
-        labels: list[str] = []
+        bins: list[int] = []
+        guesses: list[Guess] = []
         if status == 200:
-            probabilities, labels = read_predictions(payload, reply_headers.get("Content-Type", ""))
-        self.book.invocation(service, version, status, latency_ms if status < 500 else None, probabilities)
+            bins, guesses = fleet.output.read_predictions(payload, reply_headers.get("Content-Type", ""))
+        self.book.invocation(service, version, status, latency_ms if status < 500 else None, bins)
         request_id = uuid.uuid4().hex
-        if labels:
+        if guesses:
             with self._lock:
-                self._predictions[request_id] = (service, version, labels)
+                self._predictions[request_id] = (service, version, fleet.output, guesses)
                 while len(self._predictions) > PREDICTIONS_KEPT:
                     self._predictions.popitem(last=False)
         reply_headers.update({"X-Modelrail-Request-Id": request_id, "X-Modelrail-Variant": version})
         return Upstream(status, payload, reply_headers)
 
     def labels(self, service: str, items: list[dict[str, Any]]) -> dict[str, int]:
-        """Join delayed labels to their predictions: ``{"request_id": …, "label": … | "labels": [...]}``."""
+        """Join delayed labels to their predictions: ``{"request_id": …, "label": … | "labels": [...]}``.
+
+        A label is a class name, or a number for a regression service. Each is judged by the
+        rule of the version that made the prediction (``ServedOutput.correct``); ``invalid``
+        counts the labels that rule cannot judge (a regression label that is not a number).
+        """
         self.endpoint(service)
-        matched = unknown = 0
+        matched = unknown = invalid = 0
         for item in items:
             request_id = str(item.get("request_id", ""))
             given = item.get("labels", [item.get("label")])
@@ -193,8 +180,12 @@ class Sandbox:
             if known is None or known[0] != service or not isinstance(given, list):
                 unknown += 1
                 continue
-            _, version, predicted = known
+            _, version, output, predicted = known
             for truth, guess in zip(given, predicted, strict=False):
-                self.book.label(service, version, normalise_label(truth) == guess)
+                correct = output.correct(guess, truth)
+                if correct is None:
+                    invalid += 1
+                    continue
+                self.book.label(service, version, correct)
                 matched += 1
-        return {"matched": matched, "unknown": unknown}
+        return {"matched": matched, "unknown": unknown, "invalid": invalid}

@@ -3,8 +3,17 @@
 ``GET /ping`` answers 200 once the model is loaded (it is loaded before the socket opens).
 ``POST /invocations`` takes ``text/csv`` (rows in schema order, an optional header line) or
 ``application/json`` (a list of rows, or ``{"instances": [...]}``; a row is an object by
-column name or a list in column order) and answers, per row, the positive class's
-probability and the predicted label, as JSON or, with ``Accept: text/csv``, as CSV.
+column name or a list in column order) and answers one row per input row, as JSON or, with
+``Accept: text/csv``, as CSV, by the model's task (``schema.json`` ``output.task``):
+
+* binary classification: ``probability`` (of the positive class) and ``label``;
+* multiclass classification: ``label`` (the most likely class), its ``probability`` and
+  ``probabilities`` by class (CSV: ``label,probability`` then a column per class, in the
+  schema's class order);
+* regression: ``prediction``.
+
+A request the model cannot use is a 400; a model that fails or answers something unservable
+is a 500, so the router counts it against the version as a server error.
 """
 
 from __future__ import annotations
@@ -12,12 +21,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pipelines.errors import BadInputError
-from pipelines.serving.model import LoadedPackage
+from pipelines.serving.model import BINARY, REGRESSION, LoadedPackage
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """SageMaker's limit on a real-time invocation payload."""
@@ -55,8 +65,19 @@ def render(predictions: list[dict[str, Any]], model: LoadedPackage, accept: str)
     if accept == "text/csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["probability", "label"])
-        writer.writerows([p["probability"], p["label"]] for p in predictions)
+        if model.task == REGRESSION:
+            writer.writerow(["prediction"])
+            writer.writerows([p["prediction"]] for p in predictions)
+        elif model.task == BINARY:
+            writer.writerow(["probability", "label"])
+            writer.writerows([p["probability"], p["label"]] for p in predictions)
+        else:
+            classes = model.classes
+            writer.writerow(["label", "probability", *classes])
+            writer.writerows(
+                [p["label"], p["probability"], *(p["probabilities"][name] for name in classes)]
+                for p in predictions
+            )
         return out.getvalue().encode("utf-8"), "text/csv"
     body = {"model_version": model.package_id, "predictions": predictions}
     return json.dumps(body, sort_keys=True).encode("utf-8"), "application/json"
@@ -97,6 +118,11 @@ class InvocationHandler(BaseHTTPRequestHandler):
             predictions = model.predict(model.frame(rows)) if rows else []
         except BadInputError as error:
             self._error(HTTPStatus.BAD_REQUEST, error.message)
+            return
+        except Exception as error:  # the model's own failure, or a PredictionError
+            traceback.print_exc()
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"the model failed to predict: {message}")
             return
         payload, media = render(predictions, model, accept)
         self._reply(HTTPStatus.OK, payload, media)

@@ -8,13 +8,17 @@ deployment call ``verify_model_dir`` before they read anything else.
 A consistent manifest proves only that the files are the ones its author listed; whoever
 builds a package writes its manifest. The serving code under ``code/`` is what runs, so it
 must also be byte for byte the code this platform builds packages with
-(``verify_serving_code``).
+(``verify_serving_code``). The one exception is a service's own prediction code (the contract's
+``predict``), which no platform can hold a copy of: it travels under ``code/service/``, and is
+accepted only as the files the manifest's ``serving.predict`` names, each with its sha256. The
+package id pins the manifest, so the code served is the code the gates ran under that id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,14 @@ MANIFEST = "manifest.json"
 PACKAGE_FORMAT = "modelrail.package/1"
 CODE_DIR = "code"
 """Where a package carries its serving code (``code/pipelines/...``, importable as ``pipelines``)."""
+SERVICE_CODE_DIR = f"{CODE_DIR}/service"
+"""Where a package carries the service's own prediction module(s), when its contract names ``predict``."""
+ENTRY_POINT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+"""``module:function``, the contract's spelling (``pipelines.contract.model.ENTRY_POINT_PATTERN``),
+repeated here because the serving code imports nothing outside ``pipelines.serving``."""
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SERVICE_FILE = re.compile(rf"^{re.escape(SERVICE_CODE_DIR)}/([A-Za-z_]\w*/)*[A-Za-z_]\w*\.py$", re.ASCII)
+"""A module file under ``code/service/``: importable names only, so no ``..`` or ``.`` spelling."""
 _CHUNK = 1 << 20
 
 
@@ -143,10 +155,13 @@ def verify_serving_code(model_dir: Path, manifest: dict[str, Any]) -> None:
     """
     reference = {name: sha256_file(path) for name, path in platform_serving_code().items()}
     files: dict[str, Any] = manifest["files"]
-    packaged = {
-        name: str(entry["sha256"]) for name, entry in files.items() if name.startswith(f"{CODE_DIR}/")
-    }
+    service_code = _declared_service_code(model_dir, manifest)
     details: list[str] = []
+    packaged = {
+        name: str(entry["sha256"])
+        for name, entry in files.items()
+        if name.startswith(f"{CODE_DIR}/") and name not in service_code
+    }
     for name in sorted(set(reference) | set(packaged)):
         expected, actual = reference.get(name), packaged.get(name)
         if actual is None:
@@ -166,6 +181,66 @@ def verify_serving_code(model_dir: Path, manifest: dict[str, Any]) -> None:
                 "`modelrail package` from this version of the platform",
             ],
         )
+
+
+def module_file(entry_point: str) -> str:
+    """The package file an entry point's module is, e.g. ``model:predict`` -> ``code/service/model.py``."""
+    return f"{SERVICE_CODE_DIR}/{entry_point.split(':', 1)[0].replace('.', '/')}.py"
+
+
+def _declared_service_code(model_dir: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """The service code files ``serving.predict`` declares, name -> sha256.
+
+    Accepted only when the declaration is whole: an entry point, every file a ``.py`` under
+    ``code/service/`` listed in ``files`` with the same sha256, and the entry point's module
+    among them; otherwise ``ForeignServingCodeError`` lists every problem. Files under ``code/``
+    that are neither declared here nor the platform's stay foreign code.
+    """
+    serving = manifest.get("serving")
+    raw = serving.get("predict") if isinstance(serving, dict) else None
+    if raw is None:
+        return {}
+    where = "serving.predict"
+    if not isinstance(raw, dict):
+        raw = {"entry_point": None, "files": raw}
+    entry, declared = raw.get("entry_point"), raw.get("files")
+    problems: list[str] = []
+    if not isinstance(entry, str) or not ENTRY_POINT.match(entry):
+        problems.append(f"{where}.entry_point: {entry!r} is not `module:function`")
+    if not isinstance(declared, dict) or not declared:
+        problems.append(f"{where}.files: {declared!r} is not an object of file -> sha256")
+        declared = {}
+    files: dict[str, Any] = manifest["files"]
+    accepted: dict[str, str] = {}
+    for name, digest in sorted(declared.items()):
+        if not _SERVICE_FILE.match(name):
+            problems.append(
+                f"{where}.files: {name!r} is not a module file under {SERVICE_CODE_DIR}/ "
+                "(folders and file names that Python can import, ending in .py)"
+            )
+        elif not isinstance(digest, str) or not _SHA256.match(digest):
+            problems.append(f"{where}.files.{name}: {digest!r} is not a sha256")
+        elif name not in files:
+            problems.append(f"{where}.files: {name} is not in the manifest's files")
+        elif files[name]["sha256"] != digest:
+            problems.append(
+                f"{where}.files.{name}: sha256 {digest}, but the file's is {files[name]['sha256']}"
+            )
+        else:
+            accepted[name] = digest
+    if isinstance(entry, str) and ENTRY_POINT.match(entry) and module_file(entry) not in declared:
+        problems.append(f"{where}.entry_point: {entry!r} needs {module_file(entry)}, which is not listed")
+    if problems:
+        raise ForeignServingCodeError(
+            f"{model_dir / MANIFEST}: serving.predict does not declare the service's prediction code "
+            f"the platform can accept ({len(problems)} problem(s)); refusing to run it",
+            details=[
+                *problems,
+                f"a package's own code is only the .py files under {SERVICE_CODE_DIR}/ that "
+                "`modelrail package` lists there, with their sha256",
+            ],
+        )
+    return accepted
 
 
 def _inside(root: Path, path: Path) -> bool:

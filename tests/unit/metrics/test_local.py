@@ -29,7 +29,7 @@ def _traffic(
 ) -> None:
     for _ in range(requests):
         answered = status < 500
-        book.invocation("svc", version, status, latency if answered else None, [0.85] if answered else [])
+        book.invocation("svc", version, status, latency if answered else None, [8] if answered else [])
 
 
 def test_a_window_is_the_difference_between_two_readings() -> None:

@@ -1,4 +1,4 @@
-"""The sandbox's pure parts: traffic steps per policy, the metrics history, reading predictions."""
+"""The sandbox's pure parts: traffic steps per policy and the metrics history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from infra.config import DeploymentPolicy
 from pipelines.metrics import prometheus as prom
 from pipelines.sandbox.endpoint import traffic_steps
 from pipelines.sandbox.metrics import MetricsBook
-from pipelines.sandbox.runtime import normalise_label, read_predictions
 
 
 @pytest.mark.parametrize(
@@ -30,11 +29,11 @@ def _invocations(text: str) -> float:
 
 def test_an_earlier_reading_is_the_last_snapshot_at_or_before_it() -> None:
     book = MetricsBook()
-    book.invocation("svc", "v", 200, 5.0, [0.5])
+    book.invocation("svc", "v", 200, 5.0, [5])
     book.snapshot(now=100.0)
-    book.invocation("svc", "v", 200, 5.0, [0.5])
+    book.invocation("svc", "v", 200, 5.0, [5])
     book.snapshot(now=101.0)
-    book.invocation("svc", "v", 200, 5.0, [0.5])
+    book.invocation("svc", "v", 200, 5.0, [5])
     assert _invocations(book.exposition(at=100.5)) == 1
     assert _invocations(book.exposition(at=101.0)) == 2
     assert _invocations(book.exposition()) == 3
@@ -48,15 +47,3 @@ def test_failed_requests_count_as_5xx_without_latency() -> None:
     by_name = {(s.name, s.labels.get("code_class")): s.value for s in samples}
     assert by_name[(prom.ERRORS, "5xx")] == 1
     assert by_name[(f"{prom.LATENCY}_count", None)] == 0
-
-
-def test_predictions_are_read_from_json_and_csv_answers() -> None:
-    json_body = b'{"predictions": [{"probability": 0.8, "label": ">50K"}]}'
-    assert read_predictions(json_body, "application/json") == ([0.8], [">50K"])
-    csv_body = b"probability,label\n0.1,<=50K\n"
-    assert read_predictions(csv_body, "text/csv") == ([0.1], ["<=50K"])
-    assert read_predictions(b"not json", "application/json") == ([], [])
-
-
-def test_labels_compare_without_spaces_or_a_trailing_dot() -> None:
-    assert normalise_label(" >50K.") == normalise_label(">50K") == ">50K"
