@@ -78,9 +78,14 @@ class CanaryAnalysis:
     returns the final decision again, so a resumed controller cannot change the outcome.
     """
 
-    def __init__(self, policy: AnalysisPolicy, guardrails: Guardrails) -> None:
+    def __init__(
+        self, policy: AnalysisPolicy, guardrails: Guardrails, *, tolerance: float | None = None
+    ) -> None:
+        """``tolerance``: a regression service's live tolerance, so live accuracy reads as the share
+        of predictions within it of their labels (``None`` for a classifier)."""
         self.policy = policy
         self.guardrails = guardrails
+        self.tolerance = tolerance
         self.phase = Phase.INITIALIZED
         self.interval = 0
         self.iterations = 0
@@ -150,7 +155,14 @@ class CanaryAnalysis:
         return (
             checks.error_rate(self.canary, self.baseline, guardrails, alpha),
             checks.p99_latency(self.canary, self.baseline, guardrails, alpha),
-            checks.live_accuracy(self.canary, self.baseline, guardrails, alpha, self.policy.min_labels),
+            checks.live_accuracy(
+                self.canary,
+                self.baseline,
+                guardrails,
+                alpha,
+                self.policy.min_labels,
+                tolerance=self.tolerance,
+            ),
             checks.prediction_drift(self.canary, self.baseline, guardrails, alpha, self.policy.min_requests),
         )
 

@@ -78,6 +78,14 @@ def load_contract(name: str, root: Path | None = None) -> ServiceContract:
     return _CACHE[key]
 
 
+def live_tolerance(name: str, root: Path | None = None) -> float | None:
+    """A regression service's live tolerance; ``None`` for a classifier or a service without a contract
+    (a stack may declare a service whose team has not written one yet: it has infrastructure only)."""
+    if not contract_path(name, root).is_file():
+        return None
+    return load_contract(name, root).live_tolerance
+
+
 def read_contract(path: Path, *, root: Path | None = None) -> ServiceContract:
     """Read and check one contract file, reporting every problem at once."""
     from ruamel.yaml.error import YAMLError

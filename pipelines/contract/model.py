@@ -106,8 +106,11 @@ class ServiceContract(_Model):
     train: Annotated[str, Field(pattern=ENTRY_POINT_PATTERN)]
     """``module:function(frame, hyperparameters)`` returning a fitted scikit-learn-compatible estimator."""
     predict: Annotated[str, Field(pattern=ENTRY_POINT_PATTERN)] | None = None
-    """Optional ``module:function(estimator, frame)`` returning the served predictions, when the
-    estimator's own ``predict``/``predict_proba`` is not what should be served."""
+    """Optional ``module:function(estimator, frame)`` returning the served values, when the
+    estimator's own ``predict``/``predict_proba`` is not what should be served: one number per row
+    for regression, an n × classes probability matrix (schema class order) for classification.
+    ``frame`` holds exactly the features, in contract order. The module (and its folder's other
+    modules) travel in the package under ``code/service/``, verified by hash like every file."""
     hyperparameters: dict[str, Scalar] = {}
     """Defaults handed to the training function; a training manifest overrides them key by key."""
     metrics: StageMetrics = StageMetrics()

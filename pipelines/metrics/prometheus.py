@@ -18,7 +18,7 @@ ERRORS = "modelrail_invocation_errors_total"
 LATENCY = "modelrail_model_latency_ms"
 """A histogram: ``_bucket{le=…}`` (cumulative), ``_sum``, ``_count``."""
 PREDICTIONS = "modelrail_predictions_total"
-"""Labelled ``bin`` = 0 … PREDICTION_BINS-1, the positive-class probability's bin."""
+"""Labelled ``bin`` = 0 … PREDICTION_BINS-1: the served prediction's bin for its task (pipelines/sandbox/outputs.py)."""
 LABELS = "modelrail_labels_total"
 LABELS_CORRECT = "modelrail_labels_correct_total"
 RESTARTS = "modelrail_model_server_restarts_total"
@@ -32,7 +32,10 @@ HELP = {
     INVOCATIONS: ("counter", "Requests routed to a version, including the ones that failed."),
     ERRORS: ("counter", "Requests that failed, by status class (5xx includes unreachable servers)."),
     LATENCY: ("histogram", "Model latency in milliseconds: router to model server and back."),
-    PREDICTIONS: ("counter", "Predictions by bin of the positive-class probability."),
+    PREDICTIONS: (
+        "counter",
+        "Predictions by bin of the served prediction (probability, class or decile of the label).",
+    ),
     LABELS: ("counter", "Delayed labels joined to a prediction of this version."),
     LABELS_CORRECT: ("counter", "Joined labels that matched the predicted label."),
     RESTARTS: ("counter", "Model server restart attempts after a failed /ping or an exit."),

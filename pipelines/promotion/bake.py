@@ -76,13 +76,17 @@ class Bake:
         progress: Progress,
     ) -> Bake:
         """A fresh analysis; journals ``update_started`` with its policy and starting time."""
+        from pipelines.contract.load import live_tolerance
+
         start = time.time()
+        tolerance = live_tolerance(str(journal.header["service"]))
         journal.write(
             Step.UPDATE_STARTED,
             analysis=None if policy is None else asdict(policy),
             analysis_from=start,
+            tolerance=tolerance,
         )
-        analysis = None if policy is None else CanaryAnalysis(policy, config.guardrails)
+        analysis = None if policy is None else CanaryAnalysis(policy, config.guardrails, tolerance=tolerance)
         interval = 1.0 if policy is None else policy.interval_seconds
         return cls(
             str(journal.header["service"]),
@@ -115,7 +119,7 @@ class Bake:
                 str(journal.header["service"]), journal, metrics, None, 1.0, start, began, decisions, progress
             )
         policy = AnalysisPolicy(**recorded)
-        analysis = CanaryAnalysis(policy, config.guardrails)
+        analysis = CanaryAnalysis(policy, config.guardrails, tolerance=started.get("tolerance"))
         for record in journal.all(Step.ANALYSED):
             window = CanaryWindow.from_record(record["window"])
             decisions.append(analysis.step(window).to_json())

@@ -203,3 +203,12 @@ def test_a_policy_names_its_bad_knob(field: str, value: float) -> None:
 def test_a_policy_for_a_bake_time_counts_its_intervals() -> None:
     assert AnalysisPolicy.for_bake(600, interval_seconds=60).iterations == 10
     assert AnalysisPolicy.for_bake(20, interval_seconds=60).iterations == 1
+
+
+def test_a_regression_canary_judges_the_share_within_its_tolerance() -> None:
+    canary = CanaryAnalysis(POLICY, GUARDRAILS, tolerance=60.0)
+    decision = canary.step(window(variant(2000)))
+    [live] = [check for check in decision.checks if check.name == "live-accuracy"]
+    assert "share within ±60" in live.detail
+    [plain] = [c for c in analysis().step(window(variant(2000))).checks if c.name == "live-accuracy"]
+    assert "within ±" not in plain.detail

@@ -165,3 +165,11 @@ def test_bad_rows_are_named(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(BadInputError) as caught:
         rows(tmp_path, text)
     assert message in caught.value.message
+
+
+def test_the_live_tolerance_is_the_regression_contracts_and_none_otherwise() -> None:
+    from pipelines.contract.load import live_tolerance
+
+    assert live_tolerance("diabetes", REPO) == 60.0
+    assert live_tolerance("adult-income", REPO) is None
+    assert live_tolerance("fraud-score", REPO) is None  # declared in prod for infrastructure only

@@ -91,9 +91,33 @@ def test_a_non_empty_output_directory_is_refused(tmp_path: Path) -> None:
     assert (tmp_path / "model" / "keep.txt").read_text(encoding="utf-8") == "mine"
 
 
-def test_a_hyperparameter_the_contract_does_not_declare_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+def test_a_hyperparameter_the_contract_does_not_declare_is_refused_naming_the_known_ones(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(BadInputError) as caught:
         train(small_manifest(lr=0.1), tmp_path / "typo", root=REPO)
     assert "hyperparameters.lr" in caught.value.message
     assert "learning_rate" in caught.value.message
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_evaluation_judges_the_contracts_own_predict(tmp_path: Path) -> None:
+    """A service with ``predict`` is evaluated through it: what is judged is what is served."""
+    import shutil
+
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "services" / "diabetes", root / "services" / "diabetes")
+    (root / "data").mkdir()
+    (root / "data" / "diabetes").symlink_to(REPO / "data" / "diabetes")
+    contract = root / "services" / "diabetes" / "service.yaml"
+    contract.write_text(
+        contract.read_text().replace("train: model:train", "train: model:train\npredict: serve:constant")
+    )
+    (root / "services" / "diabetes" / "serve.py").write_text(
+        "def constant(estimator, frame):\n    return [100.0] * len(frame)\n"
+    )
+    from pipelines.training.trainer import default_manifest
+
+    result = train(default_manifest("diabetes", REPO), tmp_path / "model", root=root)
+    assert result.evaluation["prediction_mean"] == 100.0
+    assert result.evaluation["metrics"]["r2"] < 0
