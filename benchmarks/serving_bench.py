@@ -112,7 +112,9 @@ def _package(scratch: Path) -> tuple[Path, list[dict[str, Any]]]:
     built = build_package(SERVICE, result.out_dir, scratch / "model.tar.gz")
     model_dir = extract_package(built.path, scratch / "model")
     columns = load_package(model_dir).columns
-    data = read_evaluation_data(SERVICE, REPO / "data" / "adult" / "adult.data")
+    from pipelines.contract.load import load_contract
+
+    data = read_evaluation_data(load_contract(SERVICE, REPO), REPO / "data" / "adult" / "adult.data", REPO)
     sample = data[columns].tail(500)
     records: list[dict[str, Any]] = sample.astype(object).where(sample.notna(), None).to_dict("records")  # type: ignore[assignment]
     return model_dir, records

@@ -154,7 +154,10 @@ def model(
     service: ServiceOption,
     candidate: CandidateOption,
     data: Annotated[
-        Path, typer.Option("--data", help="Labelled evaluation rows (CSV, Parquet or the raw file).")
+        Path,
+        typer.Option(
+            "--data", help="Labelled evaluation rows (CSV, Parquet or a file in the service's own format)."
+        ),
     ],
     baseline: Annotated[
         str | None,
@@ -168,24 +171,32 @@ def model(
     as_json: JsonOption = False,
     show_all: AllOption = False,
 ) -> None:
-    """Candidate versus the production baseline: metrics, regressions, fairness by slice."""
+    """Candidate versus the production baseline: metrics, regressions, fairness by slice.
+
+    The metrics are the task's, held to the service contract's rules for the stage (overridden
+    by the policy's ``model.metrics``).
+    """
     import tempfile
     from dataclasses import replace
 
+    from pipelines.contract.load import load_contract
     from pipelines.gates.stage import RegisteredVersions
     from pipelines.gates.versions import model_gate, read_evaluation_data
+    from pipelines.paths import project_root
 
     gate_policy = _policy(policy, stage)
+    root = project_root()
+    contract = load_contract(service, root)
     with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
         versions = RegisteredVersions(stack, service, Path(scratch))
         sha = versions.resolve(candidate)
         baseline_sha, note = versions.baseline(baseline, sha)
         report = model_gate(
-            service,
+            contract,
             versions.load(sha),
             None if baseline_sha is None else versions.load(baseline_sha),
-            read_evaluation_data(service, data),
-            gate_policy.model,
+            read_evaluation_data(contract, data, root),
+            gate_policy,
         )
     if note is not None:
         report = replace(report, notes=(*report.notes, note))
@@ -230,7 +241,8 @@ def latency(
     candidate: CandidateOption,
     stack: StackOption = "local",
     data: Annotated[
-        Path | None, typer.Option("--data", help="Rows to send (default: the service's training data).")
+        Path | None,
+        typer.Option("--data", help="Labelled rows to send (default: the service's latest data snapshot)."),
     ] = None,
     policy: PolicyOption = None,
     stage: StageOption = "candidate",
@@ -240,20 +252,24 @@ def latency(
     """Serve the candidate with the serving code, drive concurrent real rows, check the budget."""
     import tempfile
 
+    from pipelines.contract.data import snapshot_path
+    from pipelines.contract.load import load_contract
     from pipelines.gates.stage import RegisteredVersions, StageInputs, latency_for
     from pipelines.gates.versions import read_evaluation_data
     from pipelines.paths import project_root
-    from pipelines.training.trainer import service_module
 
     gate_policy = _policy(policy, stage)
-    rows_path = data or project_root() / service_module(service).DEFAULT_DATA
+    root = project_root()
+    contract = load_contract(service, root)
+    rows_path = data or snapshot_path(contract.latest_snapshot, root)
     with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
         versions = RegisteredVersions(stack, service, Path(scratch))
         sha = versions.resolve(candidate)
         inputs = StageInputs(
             service=service, candidate=sha, stack=stack, reference=rows_path, current=rows_path
         )
-        report = latency_for(inputs, versions, sha, read_evaluation_data(service, rows_path), gate_policy)
+        rows = read_evaluation_data(contract, rows_path, root)
+        report = latency_for(inputs, versions, sha, rows, gate_policy)
     _finish(_with_policy(report, gate_policy), as_json, show_all)
 
 

@@ -11,13 +11,19 @@ from pipelines.console import console, emit_json
 from pipelines.errors import BadInputError, RefusedError
 
 if TYPE_CHECKING:
+    from pipelines.contract.model import ServiceContract
     from pipelines.sandbox.replay import ReplaySummary
 
 
 def replay(
     service: Annotated[str, typer.Option("--service", help="The service whose endpoint gets the traffic.")],
     data: Annotated[
-        Path, typer.Option("--data", help="CSV of rows (comma + optional space); label column last.")
+        Path,
+        typer.Option(
+            "--data",
+            help="CSV of rows (comma + optional space); the label is the contract's label column "
+            "(the last column when the columns are not named).",
+        ),
     ],
     rps: Annotated[float, typer.Option("--rps", help="Requests per second (up to 1000).")],
     duration: Annotated[float, typer.Option("--duration", help="Seconds to replay for.")],
@@ -36,7 +42,9 @@ def replay(
     columns: Annotated[
         str | None,
         typer.Option(
-            "--columns", help="Comma-separated column names, label included (default: the service's dataset)."
+            "--columns",
+            help="Comma-separated column names, label included (default: the columns of the "
+            "service's data, as its contract declares them).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -54,9 +62,17 @@ def replay(
         raise BadInputError(f"--stack {stack}: replay drives the local sandbox; only `local` is allowed")
     check_rate(rps, duration, labels_after)
     names = [name.strip() for name in columns.split(",")] if columns else None
-    if names is None and not has_header:
-        names = _dataset_columns(service)
-    rows = load_rows(data, columns=names, has_header=has_header)
+    contract = _contract(service)
+    if names is None and not has_header and contract is not None:
+        names = _dataset_columns(contract)
+    label = None if contract is None else contract.label
+    rows = load_rows(
+        data,
+        columns=names,
+        label_column=_label_position(data, names, has_header, label),
+        has_header=has_header,
+        numeric_labels=contract is not None and not contract.task.is_classification,
+    )
     url = SandboxClient.connect().endpoint_url(service)
     if as_json:
         summary = run_replay(url, rows, rps=rps, duration=duration, labels_after=labels_after)
@@ -89,13 +105,33 @@ def replay(
         raise RefusedError(f"endpoint {service} did not answer any of {summary.sent} requests")
 
 
-def _dataset_columns(service: str) -> list[str] | None:
-    """The column names of the service's training data, when modelrail trains that service."""
-    from pipelines.training.trainer import SERVICES
+def _contract(service: str) -> ServiceContract | None:
+    """The service's contract, when the project has one (an endpoint may serve any model)."""
+    from pipelines.contract.load import load_contract, service_names
 
-    module = SERVICES.get(service)
-    names = getattr(module, "COLUMNS", None)
-    return list(names) if names is not None else None
+    return load_contract(service) if service in service_names() else None
+
+
+def _dataset_columns(contract: ServiceContract) -> list[str]:
+    """The columns of the service's data files in file order: the contract's headerless layout,
+    or its features then its label (the order of positional rows)."""
+    declared = contract.data.format.columns
+    return list(declared) if declared is not None else [*contract.feature_names, contract.label]
+
+
+def _label_position(data: Path, names: list[str] | None, has_header: bool, label: str | None) -> int:
+    """Where the label is in each row: the contract's label among the named columns, else last."""
+    import csv
+
+    if names is None and has_header and label is not None:
+        try:
+            with data.open(encoding="utf-8", newline="") as handle:
+                names = [name.strip() for name in next(csv.reader(handle, skipinitialspace=True), [])]
+        except (OSError, UnicodeDecodeError):
+            return -1  # load_rows names the unreadable file
+    if names is None or label is None or label not in names:
+        return -1
+    return names.index(label)
 
 
 def _print(report: dict[str, object]) -> None:

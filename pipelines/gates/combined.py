@@ -4,11 +4,13 @@ The two gates look at the same columns of the same two tables. Running them toge
 per column decodes the reference and current column, prepares them (``columns.prepare``), and
 derives the reference's profile entry, the data checks and the drift checks from the same sorted
 arrays before dropping them. The reports are identical to running ``validate_data`` and
-``detect_drift`` separately.
+``detect_drift`` separately, except that the leakage checks can be told the label's task (the
+service contract's) instead of inferring it from the label's values.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import BadInputError
@@ -16,6 +18,7 @@ from pipelines.gates.checks import Check
 from pipelines.gates.columns import ColumnValues, prepare
 from pipelines.gates.drift import column_drift, drift_columns, drift_report
 from pipelines.gates.frames import RowHasher, Table, as_table, workers
+from pipelines.gates.leakage import leakage_checks
 from pipelines.gates.policy import GatePolicy
 from pipelines.gates.profile import ColumnProfile, Profile, profile_column
 from pipelines.gates.report import GateReport
@@ -24,6 +27,8 @@ from pipelines.gates.validation import column_checks, data_report
 if TYPE_CHECKING:
     import polars as pl
 
+    from pipelines.contract.tasks import Task
+
 
 def data_and_drift(
     reference: Table | pl.DataFrame,
@@ -31,10 +36,15 @@ def data_and_drift(
     policy: GatePolicy,
     *,
     label: str | None = None,
+    task: Task | None = None,
     profile: Profile | None = None,
     subject: dict[str, Any] | None = None,
 ) -> tuple[GateReport, GateReport]:
-    """The data report (against ``profile``, or the reference's) and the drift report."""
+    """The data report (against ``profile``, or the reference's) and the drift report.
+
+    ``label`` enables the leakage checks, with the label read as ``task`` says (inferred from its
+    values when ``None``; see ``leakage_checks``).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     ref, cur = as_table(reference), as_table(current)
@@ -81,9 +91,13 @@ def data_and_drift(
         [results[name][1] for name in cur.columns],
         cur_rows.duplicate_share(),
         policy.data,
-        label=label,
+        label=None,
         subject=subject,
     )
+    if label is not None:
+        data = replace(
+            data, checks=(*data.checks, *leakage_checks(cur.frame(), label, policy.data, task=task))
+        )
     drift = drift_report(
         drift_names, [results[name][2] for name in drift_names], absent, policy.drift, subject
     )

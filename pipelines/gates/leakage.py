@@ -1,16 +1,26 @@
 """Label leakage: features that give the label away.
 
 A feature leaks when it is a deterministic function of the label (the label itself, re-encoded,
-counts as one), or when it alone separates the classes: single-feature ROC AUC at or above the
-policy's bound. Numeric features are scored by their value; categorical ones by their category's
-positive rate, which is only meaningful with few categories, so columns with more categories than
-the policy keeps get an informational result instead.
+counts as one), or when it alone separates the label's values: single-feature ROC AUC at or above
+the policy's bound. What is separated depends on the label:
+
+- two classes: the one class from the other;
+- more classes: each class from the rest (one-vs-rest), the strongest reported;
+- a number (regression): the rows above the label's median from the others. A copy or a noisy
+  proxy of the label splits them as cleanly as it ranks the rows, and the function-of-label test
+  is left out, since nearly every value of a continuous label is unique (any feature would "map"
+  each to one value).
+
+Numeric features are scored by their value; categorical ones by their category's rate of the
+target, which is only meaningful with few categories, so columns with more categories than the
+policy keeps get an informational result instead.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipelines.contract.tasks import Task
 from pipelines.gates.checks import Check
 from pipelines.gates.frames import Kind, column_kind
 from pipelines.gates.policy import DataPolicy
@@ -18,27 +28,44 @@ from pipelines.gates.policy import DataPolicy
 if TYPE_CHECKING:
     import polars as pl
 
+CLASS_LIMIT = 20
+"""Told no task, a numeric label with more distinct values than this is a number to predict;
+one with fewer (0/1, digit codes) is a set of classes."""
 
-def leakage_checks(frame: pl.DataFrame, label: str, policy: DataPolicy) -> list[Check]:
-    """One ``data.leakage`` check per feature of ``frame`` against the ``label`` column."""
+
+def leakage_checks(
+    frame: pl.DataFrame, label: str, policy: DataPolicy, *, task: Task | None = None
+) -> list[Check]:
+    """One ``data.leakage`` check per feature of ``frame`` against the ``label`` column.
+
+    ``task`` is the label's (the service contract's); ``None`` infers it from the label's values
+    (``CLASS_LIMIT``).
+    """
     import polars as pl
 
     labelled = frame.filter(pl.col(label).is_not_null())
-    classes = labelled[label].unique().sort().to_list()
-    if len(classes) < 2:
-        return [
-            Check(
-                "data.leakage",
-                label,
-                "classes",
-                float(len(classes)),
-                None,
-                None,
-                None,
-                "the label has fewer than two classes: leakage cannot be measured",
-            )
-        ]
-    positive = labelled[label] == classes[-1]
+    if labelled[label].dtype.is_float():
+        labelled = labelled.filter(pl.col(label).is_not_nan())
+    values = labelled[label]
+    if task is None:
+        regression = values.dtype.is_numeric() and values.n_unique() > CLASS_LIMIT
+    else:
+        regression = task is Task.regression
+    if regression:
+        numbers = values.cast(pl.Float64)
+        median = numbers.quantile(0.5, interpolation="linear") or 0.0
+        targets = {f"the rows above its median ({median:g})": numbers > median}
+        if numbers.n_unique() < 2:
+            return [_not_measured(label, "values", numbers.n_unique(), "the label is constant")]
+    else:
+        classes = values.unique().sort().to_list()
+        if len(classes) < 2:
+            return [_not_measured(label, "classes", len(classes), "the label has fewer than two classes")]
+        if len(classes) == 2:
+            targets = {"": values == classes[-1]}
+        else:
+            targets = {f"class {value!r} against the rest": values == value for value in classes}
+    names = {target: f"y{index}" for index, target in enumerate(targets)}
     checks = []
     for name in labelled.columns:
         if name == label:
@@ -46,11 +73,12 @@ def leakage_checks(frame: pl.DataFrame, label: str, policy: DataPolicy) -> list[
         feature = labelled[name]
         if feature.dtype.is_float():
             feature = feature.fill_nan(None)
-        pairs = pl.DataFrame({"x": feature, "label": labelled[label], "y": positive}).drop_nulls()
+        pairs = pl.DataFrame(
+            {"x": feature, "label": values, **{names[target]: y for target, y in targets.items()}}
+        ).drop_nulls()
         if pairs.height == 0:
             checks.append(Check("data.leakage", name, None, None, None, None, None, "no labelled values"))
-            continue
-        if _is_function_of_label(pairs):
+        elif not regression and _is_function_of_label(pairs):
             checks.append(
                 Check(
                     "data.leakage",
@@ -63,9 +91,15 @@ def leakage_checks(frame: pl.DataFrame, label: str, policy: DataPolicy) -> list[
                     f"each label value maps to exactly one value of {name!r}: it encodes the label",
                 )
             )
-        elif len(classes) == 2:
-            checks.append(_auc_check(name, pairs, column_kind(feature.dtype), policy))
+        else:
+            checks.append(_auc_check(name, pairs, names, column_kind(feature.dtype), policy))
     return checks
+
+
+def _not_measured(label: str, method: str, count: int, why: str) -> Check:
+    return Check(
+        "data.leakage", label, method, float(count), None, None, None, f"{why}: leakage cannot be measured"
+    )
 
 
 def _is_function_of_label(pairs: pl.DataFrame) -> bool:
@@ -77,38 +111,45 @@ def _is_function_of_label(pairs: pl.DataFrame) -> bool:
     return bool((per_class["distinct"] == 1).all())
 
 
-def _auc_check(name: str, pairs: pl.DataFrame, kind: Kind, policy: DataPolicy) -> Check:
-    import polars as pl
-
-    groups = pairs.group_by("x").agg(pl.col("y").sum().alias("pos"), pl.len().alias("n"))
-    if kind is Kind.CATEGORICAL:
-        if groups.height > policy.max_categories:
-            return Check(
-                "data.leakage",
-                name,
-                "roc_auc",
-                None,
-                None,
-                policy.leakage_auc,
-                None,
-                f"{groups.height} categories (> {policy.max_categories}): single-feature AUC not measured",
-            )
-        score = pl.col("pos") / pl.col("n")
-    else:
-        score = pl.col("x").cast(pl.Float64)
-    auc = grouped_roc_auc(groups.select(score.alias("score"), "pos", "n"))
-    strength = max(auc, 1.0 - auc)
-    how = "by value" if kind is Kind.NUMERIC else "by its categories' positive rate"
+def _auc_check(
+    name: str, pairs: pl.DataFrame, targets: dict[str, str], kind: Kind, policy: DataPolicy
+) -> Check:
+    """The strongest single-feature ROC AUC of ``name`` over the targets (columns of ``pairs``)."""
+    categories = pairs["x"].n_unique()
+    if kind is Kind.CATEGORICAL and categories > policy.max_categories:
+        return Check(
+            "data.leakage",
+            name,
+            "roc_auc",
+            None,
+            None,
+            policy.leakage_auc,
+            None,
+            f"{categories} categories (> {policy.max_categories}): single-feature AUC not measured",
+        )
+    strongest, against = max((_strength(pairs, column, kind), target) for target, column in targets.items())
+    how = "by value" if kind is Kind.NUMERIC else "by its categories' rate of the target"
+    what = f"scoring {against} " if against else "scoring the label "
     return Check(
         "data.leakage",
         name,
         "roc_auc",
-        strength,
+        strongest,
         None,
         policy.leakage_auc,
-        strength < policy.leakage_auc,
-        f"scoring the label with {name!r} alone ({how}) gives ROC AUC {strength:.4f}",
+        strongest < policy.leakage_auc,
+        f"{what}with {name!r} alone ({how}) gives ROC AUC {strongest:.4f}",
     )
+
+
+def _strength(pairs: pl.DataFrame, target: str, kind: Kind) -> float:
+    """How well the feature ``x`` alone separates the ``target`` rows, either way round."""
+    import polars as pl
+
+    groups = pairs.group_by("x").agg(pl.col(target).sum().alias("pos"), pl.len().alias("n"))
+    score = pl.col("pos") / pl.col("n") if kind is Kind.CATEGORICAL else pl.col("x").cast(pl.Float64)
+    auc = grouped_roc_auc(groups.select(score.alias("score"), "pos", "n"))
+    return max(auc, 1.0 - auc)
 
 
 def grouped_roc_auc(groups: pl.DataFrame) -> float:

@@ -4,32 +4,57 @@ A policy file is validated like the stack config: frozen models, camelCase keys,
 refused, and every problem reported at once with the file, the key path, the bad value and what is
 allowed. ``policies/candidate.yaml`` and ``policies/production.yaml`` are the shipped defaults;
 ``--policy FILE`` replaces them.
+
+A policy holds what is the platform's to decide, for every service alike. How good a model must
+be is the service's: its contract's ``metrics.<stage>`` over its task's defaults
+(``ServiceContract.metric_rules``). A policy's ``model.metrics`` overrides those rules field by
+field (``stage_rules``), so the shipped policies leave it empty.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from infra.config import ConfigIssue
+from pipelines.contract.tasks import ALL_METRICS, METRIC_DIRECTIONS, Direction, Task
 from pipelines.errors import BadInputError
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 STAGES = ("candidate", "production")
 GateName = Literal["data", "drift", "model", "repro", "latency"]
-MetricName = Literal["accuracy", "roc_auc", "f1", "log_loss", "brier", "ece"]
-Direction = Literal["higher_is_better", "lower_is_better"]
 NATURAL_DIRECTION: dict[str, Direction] = {
-    "accuracy": "higher_is_better",
-    "roc_auc": "higher_is_better",
-    "f1": "higher_is_better",
-    "log_loss": "lower_is_better",
-    "brier": "lower_is_better",
-    "ece": "lower_is_better",
+    name: direction for directions in METRIC_DIRECTIONS.values() for name, direction in directions.items()
 }
+"""Which way each metric is better; a name means the same metric (and direction) in every task."""
+
+
+def _known_metric(name: str) -> str:
+    if name not in ALL_METRICS:
+        raise PydanticCustomError(
+            "unknown_metric",
+            "not a metric the model gate computes; allowed: {allowed}",
+            {"allowed": ", ".join(ALL_METRICS)},
+        )
+    return name
+
+
+MetricName = Annotated[str, AfterValidator(_known_metric)]
+"""A metric of some task; whether it is one of the service's task is checked when the gate runs."""
 
 Share = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -128,17 +153,31 @@ class MetricRule(_Model):
     relative: bool = False
     """``maxRegression`` is a fraction of the baseline's value instead of an absolute amount."""
     direction: Direction | None = None
-    """Which way is better; defaults to the metric's own (higher for accuracy, ROC AUC, F1)."""
+    """Which way is better; defaults to the metric's own (``NATURAL_DIRECTION``)."""
+
+    def overridden_by(self, override: MetricRule) -> MetricRule:
+        """This rule with every field ``override`` sets (in its file) taking that value."""
+        return self.model_copy(update=override.model_dump(exclude_unset=True))
 
 
 class FairnessPolicy(_Model):
-    """Largest allowed gaps between the slices of each sensitive column."""
+    """Largest allowed gaps between the slices of each sensitive column, per task.
 
-    sensitive_columns: Annotated[tuple[str, ...], Strict(False)] = ("sex", "race")
+    A binary model is held to demographic parity and equal opportunity, a multiclass one to the
+    gap in accuracy, a regression model to the gap in mean absolute error.
+    """
+
+    sensitive_columns: Annotated[tuple[str, ...], Strict(False)] | None = None
+    """Columns whose slices are compared; ``null`` takes the service contract's ``sensitive``."""
     max_demographic_parity_difference: Share = 0.25
-    """Largest gap in positive-prediction rate between two slices of a sensitive column."""
+    """Binary: largest gap in positive-prediction rate between two slices of a sensitive column."""
     max_equal_opportunity_difference: Share = 0.2
-    """Largest gap in true-positive rate between two slices of a sensitive column."""
+    """Binary: largest gap in true-positive rate between two slices of a sensitive column."""
+    max_accuracy_difference: Share | None = 0.1
+    """Multiclass: largest gap in accuracy between two slices; ``null`` reports it without a verdict."""
+    max_mae_difference: NonNegative | None = None
+    """Regression: largest gap in mean absolute error between two slices, in the label's units.
+    ``null`` (the default) reports it without a verdict: no bound suits every label's scale."""
     min_slice_size: Annotated[int, Field(ge=1)] = 100
     """Slices with fewer rows (or, for equal opportunity, fewer actual positives than half this)
     are listed but not compared: their rates are noise."""
@@ -148,9 +187,15 @@ class ModelPolicy(_Model):
     """Thresholds of the model-versus-baseline gate."""
 
     decision_threshold: Share = 0.5
-    """Score at or above which a prediction counts as positive (accuracy, F1, fairness)."""
+    """Binary: the probability at or above which a prediction is the positive class (accuracy,
+    F1, fairness)."""
     calibration_bins: Annotated[int, Field(ge=2, le=100)] = 10
-    metrics: dict[MetricName, MetricRule] = {}
+    min_class_rows: Annotated[int, Field(ge=1)] = 30
+    """Multiclass: a class's one-vs-rest calibration error counts towards ``ece`` only when this
+    many evaluation rows have the class."""
+    metrics: dict[MetricName, MetricRule | None] = {}
+    """Overrides of the service's rules for this stage, field by field; a metric the service has
+    no rule for is added, ``null`` drops one. Each must be a metric of the service's task."""
     fairness: FairnessPolicy = FairnessPolicy()
 
 
@@ -158,7 +203,8 @@ class ReproPolicy(_Model):
     """How a retrained candidate is compared with the registered one."""
 
     prediction_tolerance: NonNegative = 1e-9
-    """Largest absolute difference in predicted probability when the package hashes differ."""
+    """Largest difference in prediction when the package hashes differ: in probability for a
+    classifier (any class), in units of the label's standard deviation for a regression model."""
     rows: Annotated[int, Field(ge=1)] = 2000
     """Rows of the evaluation data scored by both packages."""
 
@@ -190,6 +236,12 @@ class GatePolicy(_Model):
     model: ModelPolicy = ModelPolicy()
     repro: ReproPolicy = ReproPolicy()
     latency: LatencyPolicy = LatencyPolicy()
+    _source: str = PrivateAttr(default="the gate policy")
+
+    @property
+    def source(self) -> str:
+        """The file the policy was read from, for errors found when a gate runs."""
+        return self._source
 
     @model_validator(mode="after")
     def _gates_unique(self) -> GatePolicy:
@@ -249,18 +301,20 @@ def load_policy(path: Path | None = None, *, stage: str = "candidate") -> GatePo
 def parse_policy(document: dict[str, Any], *, source: str) -> GatePolicy:
     """Validate a policy mapping; raises ``PolicyError`` listing every problem."""
     try:
-        return GatePolicy.model_validate(document)
+        policy = GatePolicy.model_validate(document)
     except ValidationError as error:
         issues = [
             ConfigIssue(
                 source,
-                ".".join(str(part) for part in item["loc"]) or "<document>",
+                ".".join(str(part) for part in item["loc"] if part != "[key]") or "<document>",
                 item.get("input"),
                 _allowed(item),
             )
             for item in error.errors()
         ]
         raise PolicyError(source, issues) from None
+    policy._source = source
+    return policy
 
 
 def _allowed(item: Any) -> str:
@@ -280,6 +334,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[_Model] | None:
     """The policy model a pydantic error location points into (dict keys are stepped over)."""
     current: Any = GatePolicy
     for part in loc:
+        current = _unwrap_optional(current)
         if isinstance(current, type) and issubclass(current, _Model):
             field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
@@ -289,9 +344,49 @@ def _model_at(loc: tuple[Any, ...]) -> type[_Model] | None:
             current = get_args(current)[1]
         else:
             return None
+    current = _unwrap_optional(current)
     return current if isinstance(current, type) and issubclass(current, _Model) else None
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """``X`` for ``X | None`` (a rule that may be ``null``); any other annotation as it is."""
+    members = get_args(annotation)
+    if len(members) == 2 and type(None) in members:
+        return next(member for member in members if member is not type(None))
+    return annotation
 
 
 def metric_direction(name: str, rule: MetricRule) -> Direction:
     """The rule's direction, or the metric's natural one."""
     return rule.direction or NATURAL_DIRECTION[name]
+
+
+def stage_rules(
+    policy: GatePolicy, task: Task, service_rules: Mapping[str, MetricRule]
+) -> dict[str, MetricRule]:
+    """The metric rules the model gate applies: the service's, overridden by the policy's.
+
+    ``service_rules`` is ``contract.metric_rules(policy.stage)``. A policy naming a metric the
+    task does not have is refused here, where the task is known (``PolicyError`` naming the
+    file, ``model.metrics.<name>`` and the task's metrics).
+    """
+    allowed = METRIC_DIRECTIONS[task]
+    issues = [
+        ConfigIssue(
+            policy.source,
+            f"model.metrics.{name}",
+            name,
+            f"not a metric of {task.value}; allowed: {', '.join(allowed)}",
+        )
+        for name in policy.model.metrics
+        if name not in allowed
+    ]
+    if issues:
+        raise PolicyError(policy.source, issues)
+    rules = dict(service_rules)
+    for name, override in policy.model.metrics.items():
+        if override is None:
+            rules.pop(name, None)
+        else:
+            rules[name] = rules[name].overridden_by(override) if name in rules else override
+    return rules

@@ -16,6 +16,7 @@ from pipelines.gates.report import GateReport, combine
 
 if TYPE_CHECKING:
     from infra.config import Service
+    from pipelines.contract.model import ServiceContract
     from pipelines.gates.policy import GatePolicy
 
 
@@ -29,13 +30,13 @@ class StageInputs:
     stack: str
     """Whose registry holds the versions, and whose guardrails give the latency budget."""
     reference: Path
-    """The training data (CSV, Parquet, or the service's raw format for the model gates)."""
+    """The training data (CSV, Parquet, or the service's own format as its contract describes it)."""
     current: Path
     """The data the candidate will meet: held-out or recent rows, with the label."""
     baseline: str | None = None
     """The version to beat; ``None`` takes the one pinned in ``stacks/Pulumi.prod.yaml``."""
     label: str | None = None
-    """Label column for the leakage checks (default: the service's label)."""
+    """Label column for the leakage checks (default: the label of the service's contract)."""
     schema: Path | None = None
     """A pinned schema and fingerprint replacing the one inferred from ``reference``."""
 
@@ -48,13 +49,14 @@ def run_stage(
 
     from pipelines.gates.policy import load_policy
     from pipelines.paths import project_root
+    from pipelines.training.manifest import fingerprint
 
     policy = policy or load_policy(stage=stage)
     root = root or project_root()
     with tempfile.TemporaryDirectory(prefix="modelrail-gates-") as scratch:
         versions = RegisteredVersions(inputs.stack, inputs.service, Path(scratch))
         candidate = versions.resolve(inputs.candidate)
-        tables = _data_and_drift(inputs, policy) if {"data", "drift"} & set(policy.gates) else {}
+        tables = _data_and_drift(inputs, policy, root) if {"data", "drift"} & set(policy.gates) else {}
         reports = [
             tables[gate] if gate in tables else _run_gate(gate, inputs, policy, versions, candidate, root)
             for gate in policy.gates
@@ -65,7 +67,9 @@ def run_stage(
         "candidate": candidate,
         "stack": inputs.stack,
         "reference": str(inputs.reference),
+        "reference_sha256": fingerprint(inputs.reference),
         "current": str(inputs.current),
+        "current_sha256": fingerprint(inputs.current),
         "gates": list(policy.gates),
     }
     return combine(f"stage:{policy.stage}", reports, subject, policy.digest())
@@ -88,36 +92,44 @@ def _run_gate(
     candidate: str,
     root: Path,
 ) -> GateReport:
+    from pipelines.contract.load import load_contract
     from pipelines.gates import versions as model_gates
 
+    if gate == "repro":
+        return model_gates.repro_gate(inputs.service, versions.download(candidate), policy.repro, root=root)
+    contract = load_contract(inputs.service, root)
+    data = model_gates.read_evaluation_data(contract, inputs.current, root)
     if gate == "model":
         baseline, note = versions.baseline(inputs.baseline, candidate)
-        data = model_gates.read_evaluation_data(inputs.service, inputs.current)
         report = model_gates.model_gate(
-            inputs.service,
+            contract,
             versions.load(candidate),
             None if baseline is None else versions.load(baseline),
             data,
-            policy.model,
+            policy,
         )
         return report if note is None else replace(report, notes=(*report.notes, note))
-    if gate == "repro":
-        return model_gates.repro_gate(inputs.service, versions.download(candidate), policy.repro, root=root)
-    data = model_gates.read_evaluation_data(inputs.service, inputs.current)
     return latency_for(inputs, versions, candidate, data, policy)
 
 
-def _data_and_drift(inputs: StageInputs, policy: GatePolicy) -> dict[str, GateReport]:
-    """The data and drift reports from one pass over the reference and current tables."""
+def _data_and_drift(inputs: StageInputs, policy: GatePolicy, root: Path) -> dict[str, GateReport]:
+    """The data and drift reports from one pass over the reference and current tables.
+
+    The leakage checks look at the contract's label as the contract's task (a regression label
+    is a number, not a set of classes); a ``label`` override is judged by its values.
+    """
+    from pipelines.contract.load import load_contract
     from pipelines.gates.combined import data_and_drift
     from pipelines.gates.profile import load_profile
-    from pipelines.training.trainer import service_module
 
+    contract = load_contract(inputs.service, root)
+    label = inputs.label or contract.label
     data, drift = data_and_drift(
-        _frame(inputs.service, inputs.reference),
-        _frame(inputs.service, inputs.current),
+        _frame(contract, inputs.reference, root),
+        _frame(contract, inputs.current, root),
         policy,
-        label=inputs.label or service_module(inputs.service).LABEL,
+        label=label,
+        task=contract.task if label == contract.label else None,
         profile=load_profile(inputs.schema) if inputs.schema else None,
     )
     return {"data": data, "drift": drift}
@@ -159,17 +171,17 @@ def service_settings(stack: str, service: str) -> Service:
         ) from None
 
 
-def _frame(service: str, path: Path) -> Any:
-    """A table for the data and drift gates: CSV/Parquet as is, a raw service file via its reader."""
+def _frame(contract: ServiceContract, path: Path, root: Path) -> Any:
+    """A table for the data and drift gates: CSV/Parquet as is, a file in the contract's format read by it."""
     import polars as pl
 
-    from pipelines.gates.frames import open_table
+    from pipelines.gates.frames import SUFFIXES, open_table
 
-    if path.suffix.lower() in (".csv", ".parquet", ".pq"):
+    if path.suffix.lower() in SUFFIXES:
         return open_table(path)
     from pipelines.gates.versions import read_evaluation_data
 
-    return pl.from_pandas(read_evaluation_data(service, path))
+    return pl.from_pandas(read_evaluation_data(contract, path, root))
 
 
 class RegisteredVersions:

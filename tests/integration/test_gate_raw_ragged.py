@@ -58,4 +58,4 @@ def test_a_raw_evaluation_file_cut_mid_row_exits_2_naming_the_line(
     error = json.loads(result.stdout)
     assert error["error"] == "BadInputError"
     assert f"data file {cut}: line 300 has" in error["message"]
-    assert "the adult-income raw format (age, ..., income) has 15 columns" in error["message"]
+    assert "the adult-income format (age, ..., income) has 15 columns" in error["message"]

@@ -7,9 +7,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.training.adult import COLUMNS
+from pipelines.contract.load import load_contract
 
-ADULT = Path(__file__).resolve().parents[3] / "data" / "adult" / "adult.data"
+REPO = Path(__file__).resolve().parents[3]
+ADULT = REPO / "data" / "adult" / "adult.data"
+COLUMNS = load_contract("adult-income", REPO).data.format.columns or ()
+"""The columns of ``adult.data`` in file order, as the service's contract declares them."""
 
 NUMERIC = ("age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week")
 """Every numeric column of the raw data (the model does not use ``fnlwgt``; the gates check it)."""

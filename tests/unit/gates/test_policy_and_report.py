@@ -6,10 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.contract.load import load_contract
+from pipelines.contract.tasks import ALL_METRICS, Task
 from pipelines.errors import BadInputError
 from pipelines.gates.checks import Check
-from pipelines.gates.policy import PolicyError, load_policy
+from pipelines.gates.policy import MetricRule, PolicyError, load_policy, stage_rules
 from pipelines.gates.report import GateReport
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED = [
+    *(REPO / "pipelines" / "gates" / "policies" / f"{stage}.yaml" for stage in ("candidate", "production")),
+    *(REPO / "pipelines" / "demo" / "policies" / f"{stage}.yaml" for stage in ("candidate", "production")),
+]
 
 CHECK_FIELDS = {"name", "column", "method", "statistic", "p_value", "threshold", "passed", "detail"}
 
@@ -21,12 +29,58 @@ def test_the_shipped_policies_load(stage: str) -> None:
     assert policy.drift.numeric.wasserstein == 0.1 and policy.drift.categorical.jensenshannon == 0.1
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: f"{path.parent.parent.name}/{path.stem}")
+def test_the_shipped_policies_hold_no_services_thresholds(path: Path) -> None:
+    """What a model must score is the service's (its contract); a shipped policy names no
+    metric and no sensitive column of adult-income, or of any service."""
+    policy = load_policy(path, stage=path.stem)
+    assert policy.model.metrics == {}
+    assert policy.model.fairness.sensitive_columns is None
+    text = path.read_text(encoding="utf-8")
+    adult = load_contract("adult-income", REPO)
+    for name, rule in adult.metric_rules(path.stem).items():
+        assert f"{name}: {{min: {rule.min}" not in text and f"{name}: {{max: {rule.max}" not in text
+    assert not any(column in text for column in adult.sensitive)
+
+
+def test_a_policy_override_changes_only_the_fields_it_sets(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "stage: candidate\nmodel:\n  metrics:\n    accuracy: {maxRegression: 0.003}\n    brier: null\n"
+        "    ece: {max: 0.02}\n",
+        encoding="utf-8",
+    )
+    service = load_contract("adult-income", REPO).metric_rules("candidate")
+    rules = stage_rules(load_policy(path), Task.binary, service)
+    assert rules["accuracy"] == MetricRule(min=service["accuracy"].min, max_regression=0.003)
+    assert "brier" not in rules and rules["ece"].max == 0.02
+    assert {name: rule for name, rule in rules.items() if name not in ("accuracy", "ece")} == {
+        name: rule for name, rule in service.items() if name not in ("accuracy", "brier", "ece")
+    }
+    # The shipped policy changes nothing: the service's rules apply as they are.
+    assert stage_rules(load_policy(stage="candidate"), Task.binary, service) == service
+
+
+def test_a_metric_no_task_has_is_refused_when_the_policy_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("stage: candidate\nmodel:\n  metrics:\n    auc: {min: 0.9}\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as refused:
+        load_policy(path)
+    [issue] = refused.value.issues
+    assert (issue.source, issue.path, issue.value) == (str(path), "model.metrics.auc", "auc")
+    assert issue.allowed.endswith("allowed: " + ", ".join(ALL_METRICS))
+
+
 def test_production_is_at_least_as_strict_as_candidate() -> None:
     candidate, production = load_policy(stage="candidate"), load_policy(stage="production")
     assert production.drift.max_drifted_share <= candidate.drift.max_drifted_share
     assert production.model.fairness.max_equal_opportunity_difference <= (
         candidate.model.fairness.max_equal_opportunity_difference
     )
+    production_accuracy = production.model.fairness.max_accuracy_difference
+    candidate_accuracy = candidate.model.fairness.max_accuracy_difference
+    assert production_accuracy is not None and candidate_accuracy is not None
+    assert production_accuracy <= candidate_accuracy
 
 
 def test_every_problem_in_a_policy_is_reported_with_key_value_and_what_is_allowed(tmp_path: Path) -> None:

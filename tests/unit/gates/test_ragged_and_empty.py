@@ -1,7 +1,7 @@
 """Ragged rows are bad input naming the line (exit 2); an all-empty column is judged by ``data.missing``.
 
-See the README's Quality gates section. polars pads a short CSV row with nulls and the Adult reader drops a short row
-for its missing label, so a file cut mid-row used to pass the gates with exit 0.
+See the README's Quality gates section. polars pads a short CSV row with nulls and a reader drops a short row for
+its missing label, so a file cut mid-row used to pass the gates with exit 0.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.cli import main
+from pipelines.contract.load import load_contract
 from pipelines.errors import BadInputError
 from pipelines.gates import frames
 from pipelines.gates.versions import read_evaluation_data
 from tests.unit.gates.conftest import ADULT, halves
 
 REPO = Path(__file__).resolve().parents[3]
+ADULT_INCOME = load_contract("adult-income", REPO)
 
 
 @pytest.fixture
@@ -192,9 +194,9 @@ def test_a_raw_adult_file_cut_mid_row_is_refused_naming_the_line(tmp_path: Path)
     raw = tmp_path / "holdout.data"
     raw.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2], encoding="utf-8")
     with pytest.raises(BadInputError) as caught:
-        read_evaluation_data("adult-income", raw)
+        read_evaluation_data(ADULT_INCOME, raw, REPO)
     assert f"data file {raw}: line 200 has" in caught.value.message
-    assert "the adult-income raw format (age, ..., income) has 15 columns" in caught.value.message
+    assert "the adult-income format (age, ..., income) has 15 columns" in caught.value.message
 
 
 def test_a_raw_adult_row_with_an_extra_field_is_refused_naming_the_line(tmp_path: Path) -> None:
@@ -203,14 +205,14 @@ def test_a_raw_adult_row_with_an_extra_field_is_refused_naming_the_line(tmp_path
     raw = tmp_path / "holdout.data"
     raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(BadInputError, match="line 1 has 16 fields"):
-        read_evaluation_data("adult-income", raw)
+        read_evaluation_data(ADULT_INCOME, raw, REPO)
 
 
 def test_blank_lines_in_a_raw_adult_file_are_skipped_as_before(tmp_path: Path) -> None:
     lines = adult_lines(50)
     raw = tmp_path / "holdout.data"
     raw.write_text("\n".join(lines[:25]) + "\n\n" + "\n".join(lines[25:]) + "\n\n", encoding="utf-8")
-    assert len(read_evaluation_data("adult-income", raw)) == 50
+    assert len(read_evaluation_data(ADULT_INCOME, raw, REPO)) == 50
 
 
 def failures(out: str) -> set[tuple[str, str | None]]:

@@ -8,11 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.contract.load import load_contract
 from pipelines.gates.policy import load_policy
 from pipelines.gates.versions import latency_gate, model_gate, read_evaluation_data, repro_gate
 
 REPO = Path(__file__).resolve().parents[3]
 SERVICE = "adult-income"
+CONTRACT = load_contract(SERVICE, REPO)
 POLICY = load_policy(stage="candidate")
 
 
@@ -34,7 +36,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    return read_evaluation_data(SERVICE, REPO / "data" / "adult" / "adult.data")
+    return read_evaluation_data(CONTRACT, REPO / "data" / "adult" / "adult.data", REPO)
 
 
 def test_retraining_from_the_manifest_reproduces_the_package(package: Path) -> None:
@@ -47,10 +49,14 @@ def test_the_first_version_is_gated_without_a_baseline_and_says_so(package: Path
     from pipelines.packaging.load import load_package
 
     candidate = load_package(package)
-    report = model_gate(SERVICE, candidate, None, data, POLICY.model)
+    report = model_gate(CONTRACT, candidate, None, data, POLICY)
     assert any("first version" in note for note in report.notes)
-    assert {c.column for c in report.checks if c.name == "model.fairness"} == {"sex", "race"}
-    same = model_gate(SERVICE, candidate, candidate, data, POLICY.model)
+    # The policy names no sensitive columns: the contract's are compared.
+    assert {c.column for c in report.checks if c.name == "model.fairness"} == set(CONTRACT.sensitive)
+    assert {c.method for c in report.checks if c.name == "model.metric"} == set(
+        CONTRACT.metric_rules("candidate")
+    )
+    same = model_gate(CONTRACT, candidate, candidate, data, POLICY)
     regressions = [c for c in same.checks if c.name == "model.regression"]
     assert regressions and all(c.statistic == 0.0 and c.passed for c in regressions)
 

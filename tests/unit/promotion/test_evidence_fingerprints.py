@@ -39,7 +39,7 @@ def stubbed_gates(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Gates that pass without reading anything; set ``["refuse"] = True`` to fail the data gate."""
     control: dict[str, Any] = {"refuse": False, "model_gates_run": 0}
 
-    def data_and_drift(inputs: StageInputs, policy: Any) -> dict[str, GateReport]:
+    def data_and_drift(inputs: StageInputs, policy: Any, root: Path) -> dict[str, GateReport]:
         checks = (_refusal(),) if control["refuse"] else ()
         return {"data": GateReport("data", checks), "drift": GateReport("drift", ())}
 
