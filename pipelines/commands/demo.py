@@ -41,6 +41,7 @@ def _workspace_env(project: Path, state: Path) -> Iterator[None]:
 
 def _fresh_workspace(root: Path, repo: Path) -> tuple[Path, Path]:
     """A clean copy of the project's stack files (the program is linked, not copied) and state."""
+    from pipelines.demo.scenario import SERVICE
     from pipelines.embedded.session import stop as stop_embedded
     from pipelines.promotion.stackfile import write_pin
     from pipelines.sandbox.client import stop_sandbox
@@ -54,9 +55,10 @@ def _fresh_workspace(root: Path, repo: Path) -> tuple[Path, Path]:
     project.mkdir(parents=True)
     shutil.copy(repo / "Pulumi.yaml", project / "Pulumi.yaml")
     shutil.copytree(repo / "stacks", project / "stacks")
-    (project / "infra").symlink_to(repo / "infra", target_is_directory=True)
+    for shared in ("infra", "services", "data"):
+        (project / shared).symlink_to(repo / shared, target_is_directory=True)
     # The demo's service starts with no model: v1's promotion creates its endpoint.
-    write_pin(project / "stacks" / "Pulumi.local.yaml", "adult-income", None)
+    write_pin(project / "stacks" / "Pulumi.local.yaml", SERVICE, None)
     state.mkdir()
     return project, state
 

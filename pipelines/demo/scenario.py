@@ -302,10 +302,10 @@ class _live_traffic:  # noqa: N801 - used as a context manager, reads as a phras
 
     def __enter__(self) -> None:
         from pipelines.sandbox.replay import load_rows, replay
-        from pipelines.training.trainer import service_module
+        from pipelines.contract.load import load_contract
 
-        module = service_module(SERVICE)
-        rows = load_rows(self.data.holdout, columns=list(module.COLUMNS), label_column=-1)
+        columns = load_contract(SERVICE).data.format.columns
+        rows = load_rows(self.data.holdout, columns=list(columns or ()), label_column=-1)
         url = self.controller.runner.sandbox.endpoint_url(SERVICE)
 
         def send() -> None:

@@ -105,6 +105,8 @@ def pinned_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
     project, state = tmp_path / "project", tmp_path / "state"
     shutil.copytree(REPO / "stacks", project / "stacks")
+    for shared in ("services", "data"):
+        (project / shared).symlink_to(REPO / shared, target_is_directory=True)
     write_pin(project / "stacks" / "Pulumi.local.yaml", SERVICE, PINNED)
     monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(project))
     monkeypatch.setenv("MODELRAIL_STATE_DIR", str(state))
