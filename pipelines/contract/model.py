@@ -137,17 +137,10 @@ class ServiceContract(_Model):
     def metric_rules(self, stage: str) -> dict[str, MetricRule]:
         """The task's default rules with this stage's overrides applied field by field."""
         from pipelines.contract.tasks import DEFAULT_RULES
+        from pipelines.gates.policy import overridden
 
-        rules = {name: MetricRule.model_validate(rule) for name, rule in DEFAULT_RULES[self.task].items()}
-        overrides: dict[str, MetricRule | None] = getattr(self.metrics, stage)
-        for name, rule in overrides.items():
-            if rule is None:
-                rules.pop(name, None)
-            elif name in rules:
-                rules[name] = rules[name].model_copy(update=rule.model_dump(exclude_unset=True))
-            else:
-                rules[name] = rule
-        return rules
+        defaults = {name: MetricRule.model_validate(rule) for name, rule in DEFAULT_RULES[self.task].items()}
+        return overridden(defaults, getattr(self.metrics, stage))
 
 
 def module_file(entry_point: str) -> str:

@@ -383,10 +383,21 @@ def stage_rules(
     ]
     if issues:
         raise PolicyError(policy.source, issues)
-    rules = dict(service_rules)
-    for name, override in policy.model.metrics.items():
+    return overridden(service_rules, policy.model.metrics)
+
+
+def overridden(
+    rules: Mapping[str, MetricRule], overrides: Mapping[str, MetricRule | None]
+) -> dict[str, MetricRule]:
+    """``rules`` with each override applied field by field; an override of ``null`` drops the metric.
+
+    The one merge of metric rules: a contract's stage over its task's defaults, a policy file
+    over the contract's.
+    """
+    merged = dict(rules)
+    for name, override in overrides.items():
         if override is None:
-            rules.pop(name, None)
+            merged.pop(name, None)
         else:
-            rules[name] = rules[name].overridden_by(override) if name in rules else override
-    return rules
+            merged[name] = merged[name].overridden_by(override) if name in merged else override
+    return merged
