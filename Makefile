@@ -8,13 +8,14 @@ UV := $(shell command -v uv 2>/dev/null || echo $(UV_HOME)/bin/uv)
 RUN := $(UV) run --frozen --no-sync
 PYTEST_WORKERS ?= auto
 
-.PHONY: help bootstrap sync test lint typecheck actionlint pytest demo demo-busy plan bench docs clean
+.PHONY: help bootstrap sync test lint typecheck actionlint pytest demo demo-busy plan bench docs clean sdk-parity
 
 help:
 	@echo "make demo   run the delivery demo end to end on the embedded default (no cloud, no Pulumi CLI)"
 	@echo "make test   everything CI runs: ruff, ruff format --check, mypy, actionlint, pytest"
 	@echo "make bench  the benchmarks against their named peers"
 	@echo "make demo-busy  the demo beside a CPU hog (load about 4 on 2 cores): same story, or a reason"
+	@echo "make sdk-parity  the sagemaker SDK builds the same pipeline definition (own env: tests/sdk/sdk_parity.py.lock)"
 
 $(UV):
 	@echo "uv not found on PATH: installing it into $(UV_HOME)"
@@ -56,6 +57,11 @@ bench: sync
 	$(RUN) python benchmarks/plan_bench.py
 	$(RUN) python benchmarks/startup_bench.py
 	$(RUN) python benchmarks/serving_bench.py
+
+# The pipeline definition against the one the sagemaker SDK builds, offline. The SDK lives only in
+# the script's own environment (PEP 723, locked in tests/sdk/sdk_parity.py.lock), not in uv.lock.
+sdk-parity: bootstrap
+	$(UV) run --locked --script tests/sdk/sdk_parity.py
 
 clean:
 	rm -rf .modelrail demo-report .pytest_cache .mypy_cache .ruff_cache
