@@ -35,7 +35,8 @@ def state(pinned_workspace: Path) -> Path:
 
 
 def _row() -> dict[str, object]:
-    (row,) = live_status("local")
+    """The example service's row (the stack's other services pin nothing in this workspace)."""
+    (row,) = [row for row in live_status("local") if row["service"] == SERVICE]
     return row
 
 

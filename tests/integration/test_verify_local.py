@@ -39,7 +39,9 @@ def test_verify_passes_while_the_sandbox_serves_the_pinned_version_and_fails_onc
     assert main(["verify", "--stack", "local"]) == 0
     assert f"verified local-{SERVICE}: InService on {SERVICE}-{V1[:12]}" in capsys.readouterr().out
     assert main(["verify", "--stack", "local", "--json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)["services"]
+    rows = {row["service"]: row for row in json.loads(capsys.readouterr().out)["services"]}
+    row = rows[SERVICE]
+    assert all(other["pinned"] is None for name, other in rows.items() if name != SERVICE)
     assert (row["pinned"], row["verified"], row["state"]["status"]) == (V1, True, "InService")
 
     os.kill(client.state.daemon.pid, signal.SIGKILL)

@@ -216,7 +216,7 @@ def test_role_policies_naming_the_key_by_its_alias_wait_for_the_alias(prod: dict
         for state in _states(prod, "aws:iam/rolePolicy:RolePolicy")
         if "kms:ResourceAliases" in state["inputs"]["policy"]
     ]
-    assert len(keyed) == 6  # serving, training and monitoring of both services
+    assert len(keyed) == 7  # serving, training and monitoring of the two pinned services; diabetes's training
     assert all(alias["urn"] in state["dependencies"] for state in keyed)
 
 

@@ -35,11 +35,12 @@ STACKS = ("local", "dev", "staging", "prod")
 
 
 def _with_line(repo: Path, tmp_path: Path, stack: str, old: str, new: str) -> Path:
-    """The committed stack file with one line changed, as a user would mistype it."""
+    """The committed stack file with one line of its first service (adult-income) changed, as a
+    user would mistype it; other services may have the same line."""
     text = (repo / "stacks" / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} is not one line of Pulumi.{stack}.yaml"
+    assert old in text, f"{old!r} is not a line of Pulumi.{stack}.yaml"
     path = tmp_path / f"Pulumi.{stack}.yaml"
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
     return path
 
 

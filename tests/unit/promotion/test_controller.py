@@ -283,7 +283,7 @@ def test_of_two_concurrent_promotions_of_one_service_exactly_one_proceeds(world:
 def test_an_unknown_service_is_refused_naming_the_services_there_are(world: World) -> None:
     before = world.stack_path.read_text()
     with pytest.raises(
-        RefusedError, match=r"no service 'adult-incme' in stack 'dev' \(services: adult-income\)"
+        RefusedError, match=r"no service 'adult-incme' in stack 'dev' \(services: adult-income, diabetes\)"
     ):
         world.controller.promote("adult-incme", V2, "carol@example.com")
     with pytest.raises(RefusedError, match="no service 'adult-incme'"):
