@@ -81,6 +81,7 @@ def _read_csv(contract: ServiceContract, path: Path) -> pd.DataFrame:
 
 def coerce(contract: ServiceContract, frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     """Check and type a frame against the contract; ``BadInputError`` names the column, row and value."""
+    import pandas as pd
 
     missing = [column for column in (*contract.feature_names, contract.label) if column not in frame.columns]
     if missing:
@@ -90,6 +91,12 @@ def coerce(contract: ServiceContract, frame: pd.DataFrame, *, source: str) -> pd
             f"(the file has: {', '.join(map(str, frame.columns[:20]))})"
         )
     frame = frame.copy()
+    missing_marks = set(contract.data.format.na_values)
+    if missing_marks:  # a table read without the contract's CSV options still means the same by `?`
+        for column in (*contract.feature_names, contract.label):
+            values = frame[column]
+            if not pd.api.types.is_numeric_dtype(values):
+                frame[column] = values.where(~values.astype(str).str.strip().isin(missing_marks), None)
     for column in contract.numeric_features:
         frame[column] = _numbers(frame[column], column, source)
     for column in contract.categorical_features:

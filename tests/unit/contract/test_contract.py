@@ -173,3 +173,22 @@ def test_the_live_tolerance_is_the_regression_contracts_and_none_otherwise() -> 
     assert live_tolerance("diabetes", REPO) == 60.0
     assert live_tolerance("adult-income", REPO) is None
     assert live_tolerance("fraud-score", REPO) is None  # declared in prod for infrastructure only
+
+
+def test_a_table_read_without_the_csv_options_still_treats_the_missing_marks_as_missing(
+    tmp_path: Path,
+) -> None:
+    """The gates read a headed CSV as a table; the contract's ``naValues`` must still mean missing."""
+    import pandas as pd
+
+    from pipelines.contract.data import coerce
+
+    text = VALID.replace("  snapshots:", '  format: {naValues: ["?"]}\n  snapshots:')
+    contract = read_contract(write_service(tmp_path, "churn", text))
+    frame = coerce(
+        contract,
+        pd.DataFrame({"tenure": ["3", " ?"], "plan": ["?", "pro"], "churned": ["no", "yes"]}),
+        source="t",
+    )
+    assert frame["tenure"].isna().tolist() == [False, True]
+    assert frame["plan"].isna().tolist() == [True, False]
