@@ -25,8 +25,11 @@ $(UV):
 
 bootstrap: $(UV)
 
+# --compile-bytecode: the tests start hundreds of `modelrail` processes; where PYTHONDONTWRITEBYTECODE
+# is set (as on this project's CI machines) each would otherwise recompile pandas, scikit-learn and
+# boto3 from source: 8.5 s instead of 1.9 s for their imports.
 sync: bootstrap
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 
 lint: sync
 	$(RUN) ruff check .

@@ -116,7 +116,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "embedded": CommandEntry("embedded", "Inspect or stop the embedded AWS (a moto server on 127.0.0.1)."),
     "sandbox": CommandEntry("sandbox", "The local sandbox: SageMaker-style endpoints on loopback."),
     "audit": CommandEntry("promotion", "Verify the hash-chained audit log, or show where it is."),
-    "service": CommandEntry("service", "Declare model services in a stack."),
+    "service": CommandEntry("service", "Scaffold a model service (new) or declare one in a stack (add)."),
 }
 """Every top-level command in ``--help`` order. A new command needs a line here, or it stays
 unreachable even though its module registers it."""

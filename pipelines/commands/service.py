@@ -26,7 +26,7 @@ from pipelines.errors import BadInputError, RefusedError
 if TYPE_CHECKING:
     from pipelines.plan.diff import PlanDiff
 
-app = typer.Typer(help="Declare model services in a stack.", no_args_is_help=True)
+app = typer.Typer(help="Scaffold a model service (new) or declare one in a stack (add).", no_args_is_help=True)
 
 PIN_COMMENT = "Pinned by `modelrail promote`; never edit by hand."
 
