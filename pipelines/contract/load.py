@@ -21,12 +21,13 @@ from infra.config import ConfigIssue
 from pipelines.contract.model import ServiceContract, module_file, slug
 from pipelines.contract.tasks import METRIC_DIRECTIONS, Task
 from pipelines.errors import BadInputError
+from pipelines.training.manifest import Hyperparameters
 
 SERVICES_DIR = "services"
 CONTRACT_FILE = "service.yaml"
 PACKAGE_ROOT = "modelrail_services"
-RESERVED_HYPERPARAMETERS = ("seed", "test_fraction", "sample_rows", "label_noise", "slow_preprocessing_ms")
-"""Keys the platform owns in a training manifest's hyperparameters (see ``TrainingOptions``)."""
+RESERVED_HYPERPARAMETERS = ("seed", *Hyperparameters.model_fields)
+"""Keys the platform owns: the manifest's ``seed`` and its own hyperparameters (``Hyperparameters``)."""
 
 
 class ContractError(BadInputError):

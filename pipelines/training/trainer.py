@@ -39,10 +39,6 @@ EVALUATION_FILE = "evaluation.json"
 TRAINING_MANIFEST_FILE = "training-manifest.json"
 MODEL_DIR_FILES = (MODEL_FILE, SCHEMA_FILE, EVALUATION_FILE, TRAINING_MANIFEST_FILE)
 
-PREDICTION_BINS = 10
-"""Bins of a regression model's predictions for the canary's drift check: the deciles of the
-training labels, so each bin holds a tenth of the training distribution."""
-
 Progress = Callable[[str], None]
 
 
@@ -139,7 +135,7 @@ def train(
     from threadpoolctl import threadpool_limits
 
     from pipelines.contract.data import read_data
-    from pipelines.contract.load import entry_point, load_contract
+    from pipelines.contract.load import RESERVED_HYPERPARAMETERS, entry_point, load_contract
 
     report = progress or (lambda _message: None)
     started = time.perf_counter()
@@ -155,7 +151,7 @@ def train(
         raise BadInputError(
             f"hyperparameters.{unknown[0]}: {manifest.service} has no hyperparameter {unknown[0]!r}; "
             f"its contract declares: {', '.join(sorted(contract.hyperparameters)) or 'none'} "
-            "(and the platform's: test_fraction, sample_rows, label_noise, slow_preprocessing_ms)"
+            f"(and the platform's: {', '.join(RESERVED_HYPERPARAMETERS)})"
         )
     frame = read_data(contract, path, root)
     manifest = manifest.model_copy(
@@ -209,11 +205,14 @@ def output_schema(contract: ServiceContract, estimator: Any, y_train: pd.Series)
     import numpy as np
 
     from pipelines.contract.tasks import Task
+    from pipelines.metrics.stats import PREDICTION_BINS
 
     label = contract.label
     if contract.task is Task.regression:
         if not callable(getattr(estimator, "predict", None)):
             raise UntrainableError(f"{contract.train}: the returned object has no predict method")
+        # The canary's drift check bins regression predictions at the deciles of the training
+        # labels, so each bin holds a tenth of the training distribution.
         quantiles = np.quantile(y_train.to_numpy(dtype=float), np.linspace(0, 1, PREDICTION_BINS + 1)[1:-1])
         return {
             "task": contract.task.value,
