@@ -89,21 +89,10 @@ def live_tolerance(name: str, root: Path | None = None) -> float | None:
 
 def read_contract(path: Path, *, root: Path | None = None) -> ServiceContract:
     """Read and check one contract file, reporting every problem at once."""
-    from ruamel.yaml.error import YAMLError
-
-    from infra.yamlio import YamlLimitError, load_yaml
+    from pipelines.yamlfile import read_yaml_file
 
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInputError(f"{source}: cannot read the service contract: {error}") from None
-    try:
-        document = load_yaml(text)
-    except YamlLimitError as error:
-        raise BadInputError(f"{source}: the service contract is refused: {error}") from None
-    except YAMLError as error:
-        raise BadInputError(f"{source}: not valid YAML: {error}") from None
+    document = read_yaml_file(path, "service contract")
     return parse_contract(document, source=source, folder=path.parent, root=root)
 
 

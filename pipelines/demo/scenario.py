@@ -301,8 +301,8 @@ class _live_traffic:  # noqa: N801 - used as a context manager, reads as a phras
         self.thread: threading.Thread | None = None
 
     def __enter__(self) -> None:
-        from pipelines.sandbox.replay import load_rows, replay
         from pipelines.contract.load import load_contract
+        from pipelines.sandbox.replay import load_rows, replay
 
         columns = load_contract(SERVICE).data.format.columns
         rows = load_rows(self.data.holdout, columns=list(columns or ()), label_column=-1)

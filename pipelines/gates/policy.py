@@ -276,22 +276,11 @@ def default_policy_path(stage: str) -> Path:
 
 def load_policy(path: Path | None = None, *, stage: str = "candidate") -> GatePolicy:
     """Read and validate a policy file (the stage's shipped default when ``path`` is None)."""
-    from ruamel.yaml.error import YAMLError
-
-    from infra.yamlio import YamlLimitError, load_yaml
+    from pipelines.yamlfile import read_yaml_file
 
     path = path or default_policy_path(stage)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInputError(f"policy file {source} cannot be read: {error}") from error
-    try:
-        document = load_yaml(text)
-    except YamlLimitError as error:
-        raise BadInputError(f"policy file {source} is refused: {error}") from None
-    except YAMLError as error:
-        raise BadInputError(f"policy file {source} is not valid YAML: {error}") from error
+    document = read_yaml_file(path, "policy file")
     if not isinstance(document, dict):
         issue = ConfigIssue(source, "<document>", type(document).__name__, "a mapping with a `stage:` key")
         raise PolicyError(source, [issue])

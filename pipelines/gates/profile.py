@@ -147,20 +147,9 @@ def save_profile(profile: Profile, path: Path) -> None:
 
 def load_profile(path: Path) -> Profile:
     """Read a pinned profile; every problem is reported with the file and key path."""
-    from ruamel.yaml.error import YAMLError
+    from pipelines.yamlfile import read_yaml_file
 
-    from infra.yamlio import YamlLimitError, load_yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInputError(f"schema file {path} cannot be read: {error}") from error
-    try:
-        document = load_yaml(text)
-    except YamlLimitError as error:
-        raise BadInputError(f"schema file {path} is refused: {error}") from None
-    except YAMLError as error:
-        raise BadInputError(f"schema file {path} is neither YAML nor JSON: {error}") from error
+    document = read_yaml_file(path, "schema file")
     try:
         return Profile.model_validate(document)
     except ValidationError as error:
