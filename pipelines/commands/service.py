@@ -26,7 +26,9 @@ from pipelines.errors import BadInputError, RefusedError
 if TYPE_CHECKING:
     from pipelines.plan.diff import PlanDiff
 
-app = typer.Typer(help="Scaffold a model service (new) or declare one in a stack (add).", no_args_is_help=True)
+app = typer.Typer(
+    help="Scaffold a model service (new) or declare one in a stack (add).", no_args_is_help=True
+)
 
 PIN_COMMENT = "Pinned by `modelrail promote`; never edit by hand."
 
@@ -246,12 +248,15 @@ def new(
     a placeholder the loader refuses until it is filled in. Exit 0 written, 1 refused (invalid or
     taken name, unknown task, a label that does not fit the task; nothing written), 2 bad input.
     """
-    from pipelines.contract import scaffold
+    from pipelines.contract.scaffold.bounds import live_accuracy_floor
+    from pipelines.contract.scaffold.infer import infer_data
+    from pipelines.contract.scaffold.install import build, describe, install, next_commands
+    from pipelines.contract.scaffold.names import check_name, parse_task, placeholder_snapshot
     from pipelines.paths import project_root
 
     root = project_root()
-    scaffold.check_name(name)
-    kind = scaffold.parse_task(task)
+    check_name(name)
+    kind = parse_task(task)
     if (data is None) != (label is None):
         raise BadInputError("--data and --label go together: the snapshot and the column to predict")
     if positive_class is not None and data is None:
@@ -264,24 +269,24 @@ def new(
     _check_entries(name, entry, targets)
     summary = None
     if data is not None and label is not None:
-        summary = scaffold.infer_data(data, label=label, task=kind, root=root, positive_class=positive_class)
+        summary = infer_data(data, label=label, task=kind, root=root, positive_class=positive_class)
 
     def progress(message: str) -> None:
         if not as_json:
             err_console.print(f"[dim]{message}[/]")
 
-    built = scaffold.build(name, kind, root=root, data=summary, progress=progress)
+    built = build(name, kind, root=root, data=summary, progress=progress)
     try:
         if built.baseline is not None:
-            entry["guardrails"]["minLiveAccuracy"] = scaffold.live_accuracy_floor(built.baseline)
+            entry["guardrails"]["minLiveAccuracy"] = live_accuracy_floor(built.baseline)
         additions = [prepare_addition(stack, name, entry) for stack in targets]
-        written = scaffold.install(built, root, [(addition.path, addition.text) for addition in additions])
+        written = install(built, root, [(addition.path, addition.text) for addition in additions])
     finally:
         shutil.rmtree(built.scratch, ignore_errors=True)
 
-    snapshot = summary.path if summary is not None else scaffold.placeholder_snapshot(name)
-    commands = scaffold.next_commands(name, stack=targets[0] if targets else None, snapshot=snapshot)
-    facts = scaffold.describe(built)
+    snapshot = summary.path if summary is not None else placeholder_snapshot(name)
+    commands = next_commands(name, stack=targets[0] if targets else None, snapshot=snapshot)
+    facts = describe(built)
     if as_json:
         emit_json(
             {
@@ -306,7 +311,7 @@ def new(
 def _check_name_free(name: str, root: Path, stacks: list[str]) -> None:
     """Refuse a name the project already uses: a service folder, a test, or any stack's entry."""
     from infra.config import SERVICES_KEY, load_stack_file
-    from pipelines.contract.scaffold import existing_files
+    from pipelines.contract.scaffold.names import existing_files
     from pipelines.paths import stack_path, stacks_dir
 
     taken = [str(path) for path in existing_files(name, root)]
@@ -337,7 +342,7 @@ def _show_new(
     facts: dict[str, Any], written: list[Path], additions: list[StackAddition], commands: list[str]
 ) -> None:
     from pipelines.console import escape
-    from pipelines.contract.scaffold import flow_rule
+    from pipelines.contract.scaffold.contract_yaml import flow_rule
     from pipelines.plan.render import render_diff
 
     name = facts["service"]

@@ -21,9 +21,13 @@ import pytest
 
 from infra.config import load_stack_file
 from pipelines.cli import main
-from pipelines.contract import scaffold
 from pipelines.contract.data import snapshot_path
 from pipelines.contract.load import ContractError, load_contract, read_contract
+from pipelines.contract.scaffold import install
+from pipelines.contract.scaffold.bounds import Baseline, live_accuracy_floor
+from pipelines.contract.scaffold.code_templates import render_model, render_test
+from pipelines.contract.scaffold.infer import infer_data, round_significant
+from pipelines.contract.scaffold.names import PLACEHOLDER
 from pipelines.contract.tasks import Task
 from pipelines.gates.policy import load_policy
 from pipelines.gates.versions import model_gate, read_evaluation_data
@@ -134,8 +138,8 @@ def test_a_regression_service_is_read_off_its_csv_trains_and_passes_its_own_rule
     assert after_local.startswith(before_local)
     entry = load_stack_file(local).service("demand")
     assert entry.model_version is None
-    assert entry.guardrails.min_live_accuracy == scaffold.live_accuracy_floor(
-        scaffold.Baseline(
+    assert entry.guardrails.min_live_accuracy == live_accuracy_floor(
+        Baseline(
             held_out=report["baseline"]["held_out"],
             snapshot=report["baseline"]["snapshot"],
             live_accuracy=report["baseline"]["live_accuracy"],
@@ -207,7 +211,7 @@ def test_without_data_the_contract_is_a_placeholder_the_loader_refuses(
         read_contract(path)
     problems = {issue.path for issue in refused.value.issues}
     assert "data.snapshots.0.sha256" in problems
-    assert all(scaffold.PLACEHOLDER in str(issue.value) for issue in refused.value.issues)
+    assert all(PLACEHOLDER in str(issue.value) for issue in refused.value.issues)
     assert (project / "services" / "kinds" / "model.py").is_file()
     assert (project / "tests" / "services" / "test_kinds.py").is_file()
 
@@ -295,7 +299,7 @@ def test_a_scaffold_whose_model_misses_its_own_bounds_is_refused(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = _regression_csv(project / "data" / "demand.csv", rows=120)
-    monkeypatch.setattr(scaffold, "metric_bounds", lambda task, baseline: {"r2": {"min": 0.9999}})
+    monkeypatch.setattr(install, "metric_bounds", lambda task, baseline: {"r2": {"min": 0.9999}})
     before = _tree(project)
     code, report = _new(capsys, "demand", "--task", "regression", "--data", str(data), "--label", "demand")
     assert code == 1
@@ -307,7 +311,7 @@ def test_a_scaffold_whose_model_misses_its_own_bounds_is_refused(
 def test_snapshot_facts_are_read_off_the_file(tmp_path: Path) -> None:
     rows = [[str(index) if index % 7 else "?", f"id-{index}", ["x", "y"][index % 2]] for index in range(40)]
     path = _write_csv(tmp_path / "odd.csv", ["count", "ref", "flag"], rows)
-    facts = scaffold.infer_data(path, label="flag", task=Task.binary, root=REPO, positive_class="x")
+    facts = infer_data(path, label="flag", task=Task.binary, root=REPO, positive_class="x")
     assert facts.features == (("count", "number"), ("ref", "category"))
     assert facts.na_values == ("?",)
     assert facts.positive_class == "x" and facts.classes == ("x", "y")
@@ -326,14 +330,14 @@ def test_snapshot_facts_are_read_off_the_file(tmp_path: Path) -> None:
     ],
 )
 def test_bounds_round_outward_to_two_significant_digits(value: float, way: str, expected: float) -> None:
-    assert scaffold.round_significant(value, way) == expected
+    assert round_significant(value, way) == expected
 
 
 def test_the_generated_code_passes_the_projects_linters(tmp_path: Path) -> None:
     """`make lint` runs over services/ and tests/: a scaffold must not be the change that breaks it."""
     for task in Task:
-        (tmp_path / f"model_{task.name}.py").write_text(scaffold.render_model("x", task), encoding="utf-8")
-    (tmp_path / "test_x.py").write_text(scaffold.render_test("a-service"), encoding="utf-8")
+        (tmp_path / f"model_{task.name}.py").write_text(render_model("x", task), encoding="utf-8")
+    (tmp_path / "test_x.py").write_text(render_test("a-service"), encoding="utf-8")
     ruff = Path(sys.executable).with_name("ruff")
     config = ["--config", str(REPO / "pyproject.toml")]
     for command in (["check", *config], ["format", "--check", *config]):
