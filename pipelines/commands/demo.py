@@ -82,6 +82,8 @@ def demo(
     Everything runs on the embedded default in its own workspace; every process it starts is
     stopped at the end, also after Ctrl-C. Exit 0 when the story ends as it should, 1 otherwise.
     """
+    from pipelines.contract.data import snapshot_path
+    from pipelines.contract.load import load_contract
     from pipelines.demo import data as demo_data
     from pipelines.demo import report, scenario
     from pipelines.embedded.session import embedded_session
@@ -107,7 +109,8 @@ def demo(
     verdict: Verdict | None
     with _workspace_env(project, state):
         try:
-            data = demo_data.prepare(repo / "data" / "adult" / "adult.data", root / "data")
+            snapshot = load_contract(scenario.SERVICE, repo).latest_snapshot
+            data = demo_data.prepare(snapshot_path(snapshot, repo), root / "data")
             say(f"workspace {root}: embedded AWS and sandbox starting")
             with embedded_session(state, stack=scenario.STACK), sandbox_session(state):
                 try:
