@@ -44,7 +44,12 @@ def validate(
             for issue in error.issues:
                 err_console.print(f"  - {issue}", markup=False, soft_wrap=True)
         raise typer.Exit(ExitCode.FAILED) from None
-    _report(as_json, str(path), valid=True, issues=[], services=sorted(config.services))
+    from pipelines.contract.load import service_names
+
+    services = sorted(config.services)
+    contracts = set(service_names())
+    without = [name for name in services if name not in contracts]
+    _report(as_json, str(path), valid=True, issues=[], services=services, without_contract=without)
 
 
 def _report(
@@ -55,7 +60,11 @@ def _report(
     issues: list[dict[str, object]],
     services: list[str] | None = None,
     unreadable: str | None = None,
+    without_contract: list[str] | None = None,
 ) -> None:
+    """``without_contract``: services the stack declares with no ``services/<name>/service.yaml``;
+    valid, but they get infrastructure only until a team writes one (training, gates and promotion
+    need it), so the reader is told."""
     if as_json:
         emit_json(
             {
@@ -64,10 +73,17 @@ def _report(
                 "issues": issues,
                 "services": services or [],
                 "unreadable": unreadable,
+                "without_contract": without_contract or [],
             }
         )
     elif valid:
         console.print(f"[green]valid[/] {path} (services: {', '.join(services or [])})")
+        for name in without_contract or []:
+            err_console.print(
+                f"[yellow]note:[/] {escape(name)} has no contract (services/{escape(name)}/service.yaml): "
+                "it gets infrastructure only; training, gates and promotion need one (README: the service contract)",
+                soft_wrap=True,
+            )
     elif unreadable is not None:
         err_console.print("[bold red]unreadable:[/]", escape(unreadable), soft_wrap=True)
     else:

@@ -423,3 +423,12 @@ def test_every_command_reports_stack_file_problems_without_a_traceback(
         assert main(command) == 1
         output = capsys.readouterr()
         assert "canaryPercent = 80" in output.err + output.out
+
+
+def test_config_validate_names_the_services_that_have_no_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "validate", "--stack", "prod", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["services"] == ["adult-income", "diabetes", "fraud-score"]
+    assert report["without_contract"] == ["fraud-score"]
+    assert main(["config", "validate", "--stack", "local"]) == 0
+    assert "no contract" not in capsys.readouterr().err
