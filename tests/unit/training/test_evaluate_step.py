@@ -8,12 +8,12 @@ The step runs in-process through ``main`` here; the integration test runs it as 
 from __future__ import annotations
 
 import gzip
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from pipelines.packaging.build import build_package
+from pipelines.packaging.tarball import extract_tarball
 from pipelines.training import evaluate_step
 from pipelines.training.manifest import Hyperparameters, TrainingManifest, fingerprint
 from pipelines.training.trainer import EVALUATION_FILE, train
@@ -37,8 +37,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     model_dir = train(MANIFEST, work / "model", root=REPO).out_dir
     package = build_package("diabetes", model_dir, work / "package.tar.gz")
     extracted = work / "opt-ml-model"
-    with tarfile.open(package.path) as archive:
-        archive.extractall(extracted, filter="data")
+    extract_tarball(package.path, extracted)
     return model_dir, sagemaker_tarball(extracted, work / "model.tar.gz")
 
 
@@ -118,8 +117,7 @@ def test_a_tampered_artifact_is_refused_before_its_model_loads(
 ) -> None:
     _, tarball = trained
     extracted = tmp_path / "extracted"
-    with tarfile.open(tarball) as archive:
-        archive.extractall(extracted, filter="data")
+    extract_tarball(tarball, extracted)
     schema = extracted / "schema.json"
     text = schema.read_text()
     digit = next(i for i in range(text.index('"tolerance"'), len(text)) if text[i].isdigit())
