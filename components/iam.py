@@ -198,6 +198,7 @@ def training_policy(
     bucket_arn: str,
     data_prefix: str,
     output_prefix: str,
+    model_prefix: str,
     repository_arn: str,
     kms_key_alias: str,
     model_package_group: str,
@@ -208,7 +209,13 @@ def training_policy(
     """The training pipeline's role: read its data, write its output, run its jobs, register.
 
     The pipeline itself starts the training and processing jobs with this role, hence the
-    ``iam:PassRole`` to itself, limited to SageMaker.
+    ``iam:PassRole`` to itself, limited to SageMaker. The Register step's job registers with
+    the registry's own code (``SageMakerRegistry.register``), also as this role: it reads and
+    writes the service's content-addressed artifacts and their evaluation reports under
+    ``model_prefix`` (``models/<service>/``) and tags them with their stage, lists that prefix
+    (without ``s3:ListBucket`` S3 answers a missing key with 403, not the 404 the registry
+    expects), and lists, describes and creates model packages in the service's own group. It
+    never deletes an artifact or changes a version's approval.
     """
     return document(
         allow("ReadTrainingData", ["s3:GetObject"], [f"{bucket_arn}/{data_prefix}*"]),
@@ -216,9 +223,18 @@ def training_policy(
             "ListOwnPrefixes",
             ["s3:ListBucket"],
             [bucket_arn],
-            Condition={"StringLike": {"s3:prefix": sorted([f"{data_prefix}*", f"{output_prefix}*"])}},
+            Condition={
+                "StringLike": {
+                    "s3:prefix": sorted([f"{data_prefix}*", f"{output_prefix}*", f"{model_prefix}*"])
+                }
+            },
         ),
         allow("WriteTrainingOutput", ["s3:GetObject", "s3:PutObject"], [f"{bucket_arn}/{output_prefix}*"]),
+        allow(
+            "RegisterArtifacts",
+            ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
+            [f"{bucket_arn}/{model_prefix}*"],
+        ),
         *_ecr_pull(repository_arn),
         _logs(region, account_id, "/aws/sagemaker/"),
         *use_key(kms_key_alias, region, account_id),
@@ -240,7 +256,12 @@ def training_policy(
         ),
         allow(
             "RegisterModelPackages",
-            ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            [
+                "sagemaker:CreateModelPackage",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListModelPackages",
+            ],
             [
                 naming.sagemaker_arn(region, account_id, "model-package-group", model_package_group),
                 naming.sagemaker_arn(region, account_id, "model-package", f"{model_package_group}/*"),

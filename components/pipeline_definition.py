@@ -6,15 +6,19 @@ a region at import time. The definition format is small and stable (schema versi
 Registration always leaves the new version ``PendingManualApproval``: a person approves it
 after the controller's gates, never the pipeline.
 
-Train and Evaluate run the training image (``docker/training.Dockerfile``): the Train step its
+All three steps run the training image (``docker/training.Dockerfile``): the Train step its
 ``train`` entrypoint (``pipelines.training.container``), the Evaluate step the module
-``EVALUATE_MODULE``, whose input and output paths are this file's ``LocalPath`` values. Register
-names the serving image, which serves the package the Train step laid out.
+``EVALUATE_MODULE`` and the Register step the module ``REGISTER_MODULE``, whose input and output
+paths are this file's ``LocalPath`` values. Register is a Processing job, not a RegisterModel
+step: it runs the platform's own registry code (``SageMakerRegistry.register``), so the pipeline
+and ``modelrail register`` write versions the same way (content-addressed artifact, the
+controller's CustomerMetadataProperties). The model package it creates names the serving image,
+which serves the package the Train step laid out.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,9 +32,13 @@ EVALUATION_OUTPUT = "evaluation"
 EVALUATION_FILE = "evaluation.json"
 EVALUATE_MODULE = "pipelines.training.evaluate_step"
 """The Evaluate step's module in the training image (a unit test imports it by this name)."""
+REGISTER_MODULE = "pipelines.training.register_step"
+"""The Register step's module in the training image (a unit test imports it by this name)."""
+REGISTRATION_OUTPUT = "registration"
 MODEL_INPUT_PATH = "/opt/ml/processing/model"
 TEST_INPUT_PATH = "/opt/ml/processing/test"
 EVALUATION_OUTPUT_PATH = "/opt/ml/processing/evaluation"
+REGISTRATION_OUTPUT_PATH = "/opt/ml/processing/registration"
 
 
 class _Model(BaseModel):
@@ -217,39 +225,83 @@ def _processing_input(name: str, source: Value, local_path: str) -> dict[str, An
 
 
 class RegisterStep(_Model):
-    """Register the trained model in the service's group, waiting for a person's approval."""
+    """Register the trained package with the platform's registry code, pending a person's approval.
 
-    model_package_group_name: str
+    A Processing job in the training image runs ``REGISTER_MODULE``, which calls
+    ``SageMakerRegistry.register``: the same writer as ``modelrail register``. It uploads the
+    artifact content-addressed (``infra.naming.artifact_key``) with the package's evaluation
+    report beside it, and creates the model package ``PendingManualApproval`` with the
+    CustomerMetadataProperties the controller reads; a package already registered is left as it
+    is. The registry creates every version ``PendingManualApproval`` and nothing here can ask for
+    another status: approving is a person's call. It runs after Evaluate, so a package that
+    cannot be scored is never registered.
+    """
+
     image_uri: str
+    """The training image (it holds the registry code and boto3)."""
+    role_arn: str
     model_artifacts: Get
-    evaluation_report: Join
-    approval_status: Literal["PendingManualApproval"] = "PendingManualApproval"
-    content_types: tuple[str, ...] = ("application/json", "text/csv")
-    inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge")
+    service: str
+    bucket: str
+    model_package_group_name: str
+    serving_image_uri: str
+    """Named in the model package's InferenceSpecification: the image that serves the package."""
+    region: str
+    output_uri: str
+    kms_key_arn: str
+    compute: Compute = Compute(max_runtime_seconds=1800)
+
+    @property
+    def registrant(self) -> Join:
+        """Who registered: the pipeline, by its name at run time."""
+        return Join(on=":", values=("sagemaker-pipeline", Get(path="Execution.PipelineName")))
+
+    def container_arguments(self) -> list[Any]:
+        arguments: list[tuple[str, Value]] = [
+            ("--service", self.service),
+            ("--bucket", self.bucket),
+            ("--model-package-group", self.model_package_group_name),
+            ("--serving-image", self.serving_image_uri),
+            ("--registrant", self.registrant),
+            ("--region", self.region),
+        ]
+        return [_render(item) for pair in arguments for item in pair]
 
     def render(self) -> dict[str, Any]:
         return {
             "Name": REGISTER_STEP,
-            "Type": "RegisterModel",
+            "Type": "Processing",
             "DependsOn": [EVALUATE_STEP],
             "Arguments": {
-                "InferenceSpecification": {
-                    "Containers": [{"Image": self.image_uri, "ModelDataUrl": self.model_artifacts.render()}],
-                    "SupportedContentTypes": sorted(self.content_types),
-                    "SupportedRealtimeInferenceInstanceTypes": sorted(self.inference_instance_types),
-                    "SupportedResponseMIMETypes": ["application/json"],
-                    "SupportedTransformInstanceTypes": sorted(self.inference_instance_types),
+                "AppSpecification": {
+                    "ContainerArguments": self.container_arguments(),
+                    "ContainerEntrypoint": ["python3", "-m", REGISTER_MODULE],
+                    "ImageUri": self.image_uri,
                 },
-                "ModelApprovalStatus": self.approval_status,
-                "ModelMetrics": {
-                    "ModelQuality": {
-                        "Statistics": {
-                            "ContentType": "application/json",
-                            "S3Uri": self.evaluation_report.render(),
+                "ProcessingInputs": [_processing_input("model", self.model_artifacts, MODEL_INPUT_PATH)],
+                "ProcessingOutputConfig": {
+                    "KmsKeyId": self.kms_key_arn,
+                    "Outputs": [
+                        {
+                            "OutputName": REGISTRATION_OUTPUT,
+                            "S3Output": {
+                                "LocalPath": REGISTRATION_OUTPUT_PATH,
+                                "S3UploadMode": "EndOfJob",
+                                "S3Uri": self.output_uri,
+                            },
                         }
+                    ],
+                },
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": self.compute.instance_count,
+                        "InstanceType": self.compute.instance_type,
+                        "VolumeKmsKeyId": self.kms_key_arn,
+                        "VolumeSizeInGB": self.compute.volume_size_gb,
                     }
                 },
-                "ModelPackageGroupName": self.model_package_group_name,
+                "RoleArn": self.role_arn,
+                "StoppingCondition": {"MaxRuntimeInSeconds": self.compute.max_runtime_seconds},
             },
         }
 
@@ -290,6 +342,7 @@ def train_evaluate_register(
     role_arn: str,
     kms_key_arn: str,
     model_package_group_name: str,
+    region: str,
     compute: Compute,
     seed: int = 0,
 ) -> PipelineDefinition:
@@ -318,10 +371,16 @@ def train_evaluate_register(
         kms_key_arn=kms_key_arn,
     )
     registration = RegisterStep(
-        model_package_group_name=model_package_group_name,
-        image_uri=serving_image_uri,
+        image_uri=training_image_uri,
+        role_arn=role_arn,
         model_artifacts=training.model_artifacts,
-        evaluation_report=evaluation.report_uri,
+        service=service,
+        bucket=bucket,
+        model_package_group_name=model_package_group_name,
+        serving_image_uri=serving_image_uri,
+        region=region,
+        output_uri=f"s3://{bucket}/{output_prefix}registration/",
+        kms_key_arn=kms_key_arn,
     )
     return PipelineDefinition(
         parameters=(train_data, test_data),

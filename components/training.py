@@ -1,9 +1,10 @@
 """Training: a least-privilege SageMaker role and the service's train → evaluate → register pipeline.
 
-Train and Evaluate run the training image, Register names the serving image: two tags of the
-environment's one image repository. The serving image refuses a package whose serving code
-differs from its own, so the two are built from the same commit; the training image's tag is
-therefore the serving image's with ``-training`` appended unless one is given.
+Train, Evaluate and Register run the training image; the model package Register creates names
+the serving image: two tags of the environment's one image repository. The serving image
+refuses a package whose serving code differs from its own, so the two are built from the same
+commit; the training image's tag is therefore the serving image's with ``-training`` appended
+unless one is given.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def output_prefix(service: str) -> str:
     return f"training/{service}/"
 
 
+def model_prefix(service: str) -> str:
+    """Where the registry keeps a service's content-addressed artifacts (``naming.artifact_key``)."""
+    return f"models/{service}/"
+
+
 class TrainingArgs(ComponentArgs):
     """Arguments of ``Training``."""
 
@@ -52,9 +58,9 @@ class TrainingArgs(ComponentArgs):
     repository_arn: OutputStr
     repository_url: OutputStr
     image_tag: Annotated[str, Field(pattern=IMAGE_TAG)] = "latest"
-    """Tag of the serving image (``docker/serving.Dockerfile``), which the Register step names."""
+    """Tag of the serving image (``docker/serving.Dockerfile``), which the registered model package names."""
     training_image_tag: Annotated[str, Field(pattern=IMAGE_TAG)] | None = None
-    """Tag of the training image (``docker/training.Dockerfile``) that runs Train and Evaluate;
+    """Tag of the training image (``docker/training.Dockerfile``) that runs Train, Evaluate and Register;
     default ``<image_tag>-training``, the training image of the serving image's commit."""
     model_package_group_name: OutputStr
     """Where the pipeline registers new versions."""
@@ -123,6 +129,7 @@ class Training(pulumi.ComponentResource):
                         bucket_arn=v[0],
                         data_prefix=data,
                         output_prefix=output,
+                        model_prefix=model_prefix(valid.service),
                         repository_arn=v[1],
                         kms_key_alias=v[5],
                         model_package_group=v[2],
@@ -152,6 +159,7 @@ class Training(pulumi.ComponentResource):
                 role_arn=v[3],
                 kms_key_arn=v[4],
                 model_package_group_name=v[5],
+                region=valid.region,
                 compute=valid.compute,
                 seed=valid.seed,
             ).render()

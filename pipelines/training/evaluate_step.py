@@ -1,7 +1,8 @@
 """``python -m pipelines.training.evaluate_step``: the pipeline's Evaluate step, a SageMaker Processing job.
 
-It scores the Train step's package on held-out rows and writes the report the Register step
-points the model package's ModelMetrics at. Its paths are the Evaluate step's ProcessingInputs
+It scores the Train step's package on held-out rows and writes its report beside the job, in
+the format of the package's own ``evaluation.json`` (which the registry points the model
+package's ModelMetrics at, and which it must equal on the same rows). Its paths are the Evaluate step's ProcessingInputs
 and output in ``components.pipeline_definition`` (a unit test holds the two together):
 
 - ``/opt/ml/processing/model/model.tar.gz``: the training job's artifact, a whole package;

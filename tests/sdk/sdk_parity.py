@@ -7,8 +7,8 @@
 modelrail renders its SageMaker Pipeline definition (train → evaluate → register) from the
 pydantic models in ``components/pipeline_definition.py``; the snapshot test in
 ``tests/unit/components/test_rendered_documents.py`` pins exactly what they render. This script
-builds the same pipeline with the SDK (``sagemaker-mlops``: ``ModelTrainer``, ``Processor``,
-``ModelBuilder.register``, ``Pipeline``) from the same inputs and compares the SDK's JSON with
+builds the same pipeline with the SDK (``sagemaker-mlops``: ``ModelTrainer``, ``Processor`` for
+both the Evaluate and the Register step, ``Pipeline``) from the same inputs and compares the SDK's JSON with
 that snapshot, so a drift between our model and the service's format, as the SDK writes it, shows.
 
 Why a separate script, with its own environment, instead of a test in the suite:
@@ -27,7 +27,7 @@ below are the literal values ``_definition()`` in the snapshot test passes.
 
 It runs offline: dummy credentials, the region set before the import, the role check
 (``SAGEMAKER_VALIDATE_ROLE=false``) and telemetry off, a SageMaker config file of our own (not
-the user's ``~/.config/sagemaker``), ``ModelBuilder(dependencies=None)`` (the default resolves the
+the user's ``~/.config/sagemaker``), every step given its S3 locations (the defaults resolve the
 session's default bucket, an S3 call), and any TCP connection refused outright.
 
 The comparison leaves out only the SDK-only keys in ``SDK_DEFAULTS``: each at its documented
@@ -80,9 +80,9 @@ EVALUATE_INSTANCE_TYPE = "ml.m5.large"  # EvaluationStep's Compute(max_runtime_s
 EVALUATE_MAX_RUNTIME_SECONDS = 3600
 VOLUME_SIZE_GB = 30
 EVALUATE_MODULE = "pipelines.training.evaluate_step"
-CONTENT_TYPES = ["application/json", "text/csv"]
-# RegisterStep's default, in its declared order: our renderer sorts it, the SDK keeps it as given.
-INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge"]
+REGISTER_MODULE = "pipelines.training.register_step"
+REGISTER_INSTANCE_TYPE = "ml.m5.large"  # RegisterStep's Compute(max_runtime_seconds=1800)
+REGISTER_MAX_RUNTIME_SECONDS = 1800
 
 # Keys the SDK always writes and our renderer leaves out, each with the one value the SDK writes,
 # which is the service's default (or empty). Left out only at that path, only with that value and
@@ -108,35 +108,12 @@ SDK_DEFAULTS: tuple[tuple[str, Any, str], ...] = (
         "None",
         "a processing input's compression: None is CreateProcessingJob's default",
     ),
-    (
-        "$.Steps[*].Arguments.InferenceSpecification.Containers[*].Environment",
-        {},
-        "the serving container's environment: empty",
-    ),
-    (
-        "$.Steps[*].Arguments.ModelMetrics.Bias",
-        {},
-        "bias metrics of the model package: none, an empty object",
-    ),
-    (
-        "$.Steps[*].Arguments.ModelMetrics.Explainability",
-        {},
-        "explainability metrics of the model package: none, an empty object",
-    ),
-    (
-        "$.Steps[*].Arguments.SkipModelValidation",
-        "None",
-        "CreateModelPackage's validation skip: None is its default",
-    ),
 )
 
-# Lists components/pipeline_definition.py renders sorted (RegisterStep.render): the SDK writes
-# them in the order given, so only these are sorted on the SDK's side before comparing.
-SORTED_LISTS: tuple[str, ...] = (
-    "$.Steps[*].Arguments.InferenceSpecification.SupportedContentTypes",
-    "$.Steps[*].Arguments.InferenceSpecification.SupportedRealtimeInferenceInstanceTypes",
-    "$.Steps[*].Arguments.InferenceSpecification.SupportedTransformInstanceTypes",
-)
+# Lists components/pipeline_definition.py renders sorted where the SDK writes them in the order
+# given: only these are sorted on the SDK's side before comparing. None since the Register step
+# became a Processing job (a RegisterModel step's content and instance types were).
+SORTED_LISTS: tuple[str, ...] = ()
 
 SAGEMAKER_CONFIG = {
     "SchemaVersion": "1.0",
@@ -183,7 +160,6 @@ def _refuse_network() -> None:
 def build_sdk_definition() -> dict[str, Any]:
     """The pipeline, built with the SDK from the snapshot's inputs, as parsed JSON."""
     import boto3
-    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import (
         ProcessingInput,
@@ -193,19 +169,19 @@ def build_sdk_definition() -> dict[str, Any]:
         StoppingCondition,
     )
     from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.core.workflow.pipeline_context import PipelineSession
     from sagemaker.core.workflow.properties import PropertyFile
-    from sagemaker.mlops.workflow import ModelStep, Pipeline, ProcessingStep, TrainingStep
-    from sagemaker.serve.model_builder import ModelBuilder
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep, TrainingStep
     from sagemaker.train.model_trainer import ModelTrainer
 
     boto_session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
     )
     # default_bucket= only names the bucket: Session.default_bucket() still HEADs it in S3, so
-    # nothing below may call it (hence dependencies=None on the ModelBuilder).
+    # nothing below may call it (every input and output below names its S3 location).
     session = PipelineSession(
         boto_session=boto_session, default_bucket=BUCKET, sagemaker_config=SAGEMAKER_CONFIG
     )
@@ -283,35 +259,47 @@ def build_sdk_definition() -> dict[str, Any]:
         ),
         property_files=[report],
     )
-    report_uri = Join(
-        on="/",
-        values=[
-            eval_step.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
-            "evaluation.json",
-        ],
-    )
-
-    builder = ModelBuilder(
-        image_uri=SERVING_IMAGE,
-        s3_model_data_url=model_artifacts,
-        role_arn=ROLE_ARN,
+    register_processor = Processor(
+        role=ROLE_ARN,
+        image_uri=TRAINING_IMAGE,
+        instance_count=1,
+        instance_type=REGISTER_INSTANCE_TYPE,
+        entrypoint=["python3", "-m", REGISTER_MODULE],
+        volume_size_in_gb=VOLUME_SIZE_GB,
+        volume_kms_key=KMS_KEY_ARN,
+        output_kms_key=KMS_KEY_ARN,
+        max_runtime_in_seconds=REGISTER_MAX_RUNTIME_SECONDS,
+        base_job_name="register",
         sagemaker_session=session,
-        # The default {"auto": True} makes register() resolve the session's default bucket,
-        # which HEADs (and may create) it in S3 even though default_bucket= is given.
-        dependencies=None,
     )
-    register_step = ModelStep(
+    register_step = ProcessingStep(
         name="Register",
-        step_args=builder.register(
-            model_package_group_name=MODEL_PACKAGE_GROUP,
-            content_types=CONTENT_TYPES,
-            response_types=["application/json"],
-            inference_instances=INSTANCE_TYPES,
-            transform_instances=INSTANCE_TYPES,
-            model_metrics=ModelMetrics(
-                model_statistics=MetricsSource(content_type="application/json", s3_uri=report_uri)
-            ),
-            approval_status="PendingManualApproval",
+        step_args=register_processor.run(
+            inputs=[s3_input("model", model_artifacts, "/opt/ml/processing/model")],
+            outputs=[
+                ProcessingOutput(
+                    output_name="registration",
+                    s3_output=ProcessingS3Output(
+                        s3_uri=f"s3://{BUCKET}/{OUTPUT_PREFIX}registration/",
+                        local_path="/opt/ml/processing/registration",
+                        s3_upload_mode="EndOfJob",
+                    ),
+                )
+            ],
+            arguments=[
+                "--service",
+                SERVICE,
+                "--bucket",
+                BUCKET,
+                "--model-package-group",
+                MODEL_PACKAGE_GROUP,
+                "--serving-image",
+                SERVING_IMAGE,
+                "--registrant",
+                Join(on=":", values=["sagemaker-pipeline", ExecutionVariables.PIPELINE_NAME]),
+                "--region",
+                REGION,
+            ],
         ),
         depends_on=[eval_step],
     )

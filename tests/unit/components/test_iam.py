@@ -24,6 +24,7 @@ DOCUMENTS = {
         bucket_arn=BUCKET,
         data_prefix="datasets/svc/",
         output_prefix="training/svc/",
+        model_prefix="models/svc/",
         repository_arn=REPO,
         kms_key_alias=ALIAS,
         model_package_group="prod-svc",

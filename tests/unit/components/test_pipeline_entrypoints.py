@@ -15,14 +15,14 @@ import pytest
 from components.base import ComponentArgsError, validate_args
 from components.pipeline_definition import Compute, train_evaluate_register
 from components.training import TrainingArgs
-from pipelines.training import container, evaluate_step
+from pipelines.training import container, evaluate_step, register_step
 from tests.unit.components.conftest import platform_values
 
 TRAINING_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/modelrail-prod:1.0-training"
 SERVING_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/modelrail-prod:1.0"
 
 
-def _steps() -> dict[str, dict[str, Any]]:
+def _definition_steps() -> list[dict[str, Any]]:
     definition = train_evaluate_register(
         service="fraud-score",
         bucket="modelrail-prod-artifacts",
@@ -33,38 +33,77 @@ def _steps() -> dict[str, dict[str, Any]]:
         role_arn="arn:aws:iam::123456789012:role/train",
         kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
         model_package_group_name="prod-fraud-score",
+        region="eu-west-1",
         compute=Compute(),
         seed=4,
     ).render()
-    return {step["Name"]: step["Arguments"] for step in json.loads(definition)["Steps"]}
+    return list(json.loads(definition)["Steps"])
+
+
+def _steps() -> dict[str, dict[str, Any]]:
+    return {step["Name"]: step["Arguments"] for step in _definition_steps()}
+
+
+MODULES = {"Evaluate": evaluate_step, "Register": register_step}
+"""The module each Processing step runs, by step name."""
 
 
 def test_every_module_the_definition_runs_can_be_imported() -> None:
-    entrypoint = _steps()["Evaluate"]["AppSpecification"]["ContainerEntrypoint"]
-    assert entrypoint[:2] == ["python3", "-m"]
-    module = entrypoint[2]
-    try:
-        spec = importlib.util.find_spec(module)
-    except ModuleNotFoundError:  # its package does not exist either
-        spec = None
-    assert spec is not None, f"the Evaluate step runs {module}, which does not exist"
-    assert module == evaluate_step.__name__
+    processing = [step for step in _definition_steps() if step["Type"] == "Processing"]
+    assert {step["Name"] for step in processing} == set(MODULES)
+    for step in processing:
+        entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+        assert entrypoint[:2] == ["python3", "-m"]
+        module = entrypoint[2]
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:  # its package does not exist either
+            spec = None
+        assert spec is not None, f"the {step['Name']} step runs {module}, which does not exist"
+        assert module == MODULES[step["Name"]].__name__
+        importlib.import_module(module)
+    # The Train step runs the image's `train`, which runs the container module.
+    assert {step["Type"] for step in _definition_steps()} == {"Training", "Processing"}
+    assert importlib.util.find_spec(container.__name__) is not None
 
 
-def test_train_and_evaluate_run_the_training_image_and_register_names_the_serving_image() -> None:
+def test_every_step_runs_the_training_image_and_register_names_the_serving_image() -> None:
     steps = _steps()
     assert steps["Train"]["AlgorithmSpecification"]["TrainingImage"] == TRAINING_IMAGE
     assert steps["Evaluate"]["AppSpecification"]["ImageUri"] == TRAINING_IMAGE
-    (registered,) = steps["Register"]["InferenceSpecification"]["Containers"]
-    assert registered["Image"] == SERVING_IMAGE
+    assert steps["Register"]["AppSpecification"]["ImageUri"] == TRAINING_IMAGE
+    arguments = steps["Register"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--serving-image") + 1] == SERVING_IMAGE
 
 
-def test_the_evaluate_step_reads_and_writes_where_its_module_looks() -> None:
-    arguments = _steps()["Evaluate"]
-    paths = {item["InputName"]: item["S3Input"]["LocalPath"] for item in arguments["ProcessingInputs"]}
-    for output in arguments["ProcessingOutputConfig"]["Outputs"]:
-        paths[output["OutputName"]] = output["S3Output"]["LocalPath"]
-    assert paths == evaluate_step.LOCAL_PATHS
+def test_the_processing_steps_read_and_write_where_their_modules_look() -> None:
+    steps = _steps()
+    for name, module in MODULES.items():
+        arguments = steps[name]
+        paths = {item["InputName"]: item["S3Input"]["LocalPath"] for item in arguments["ProcessingInputs"]}
+        for output in arguments["ProcessingOutputConfig"]["Outputs"]:
+            paths[output["OutputName"]] = output["S3Output"]["LocalPath"]
+        assert paths == module.LOCAL_PATHS, name
+
+
+def test_the_register_step_gets_every_argument_its_module_takes() -> None:
+    step = next(step for step in _definition_steps() if step["Name"] == "Register")
+    assert step["DependsOn"] == ["Evaluate"]
+    arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    names, values = arguments[0::2], arguments[1::2]
+    assert names == [f"--{name}" for name in register_step.ARGUMENTS]
+    given = dict(zip(names, values, strict=True))
+    assert given["--registrant"] == {
+        "Std:Join": {"On": ":", "Values": ["sagemaker-pipeline", {"Get": "Execution.PipelineName"}]}
+    }
+    resolved = [
+        value if isinstance(value, str) else "sagemaker-pipeline:modelrail-prod-x" for value in arguments
+    ]
+    target = register_step.parse_arguments(resolved, {})
+    assert target.service == "fraud-score"
+    assert target.environment == "prod"
+    assert target.region == "eu-west-1"
+    assert target.bucket == "modelrail-prod-artifacts"
 
 
 def test_the_train_step_gives_the_container_its_channel_and_service() -> None:

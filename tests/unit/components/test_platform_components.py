@@ -11,6 +11,7 @@ import pytest
 from components.artifacts import ArtifactStore
 from components.base import ComponentArgsError
 from components.monitoring import Alerts, ServiceMonitor
+from components.pipeline_definition import REGISTER_MODULE
 from components.registry import ModelRegistry
 from components.training import Training
 from pipelines.plan.mocks import PlanMonitor, Registration
@@ -235,7 +236,14 @@ def test_training_pipeline_registers_pending_manual_approval(pulumi_mocks: PlanM
         (pipeline,) = _of(pulumi_mocks, "aws:sagemaker/pipeline:Pipeline")
         definition = json.loads(pipeline.inputs["pipelineDefinition"])
         assert [step["Name"] for step in definition["Steps"]] == ["Train", "Evaluate", "Register"]
-        assert definition["Steps"][2]["Arguments"]["ModelApprovalStatus"] == "PendingManualApproval"
+        # Register runs the registry's own code, which creates every version PendingManualApproval
+        # (tests/integration/test_training_container.py runs it against moto); nothing in the
+        # step can ask for another status.
+        register = definition["Steps"][2]["Arguments"]
+        assert register["AppSpecification"]["ContainerEntrypoint"] == ["python3", "-m", REGISTER_MODULE]
+        arguments = register["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--model-package-group") + 1] == "prod-svc"
+        assert "ModelApprovalStatus" not in json.dumps(register)
         assert pipeline.inputs["pipelineName"] == "modelrail-prod-svc"
 
     return children.settled(training).apply(check)

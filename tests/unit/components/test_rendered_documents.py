@@ -28,6 +28,7 @@ def _definition() -> str:
         role_arn="arn:aws:iam::123456789012:role/train",
         kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
         model_package_group_name="prod-svc",
+        region="eu-west-1",
         compute=Compute(instance_type="ml.m5.xlarge"),
         seed=7,
     ).render()
@@ -49,8 +50,8 @@ def test_steps_chain_train_to_evaluate_to_register() -> None:
     assert steps["Evaluate"]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == model
     register = steps["Register"]
     assert register["DependsOn"] == ["Evaluate"]
-    assert register["Arguments"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == model
-    assert register["Arguments"]["ModelApprovalStatus"] == "PendingManualApproval"
+    assert register["Type"] == "Processing"
+    assert register["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == model
 
 
 def test_dashboard_matches_its_snapshot(snapshot_json: SnapshotAssertion) -> None:

@@ -1,0 +1,193 @@
+"""``python -m pipelines.training.register_step``: the pipeline's Register step, a SageMaker Processing job.
+
+It registers the Train step's package with the platform's own registry code
+(``SageMakerRegistry.register``), so a version the pipeline makes is the one ``modelrail
+register`` would make: the artifact uploaded content-addressed (``infra.naming.artifact_key``),
+its evaluation report beside it, and a model package in the service's group, created
+``PendingManualApproval`` at stage ``experimental``, whose CustomerMetadataProperties carry every
+key the controller reads (``pipelines.registry.sagemaker.METADATA_KEYS``). Registering the same
+package again changes nothing. Its paths are the Register step's ProcessingInput and output in
+``components.pipeline_definition`` (a unit test holds the two together):
+
+- ``/opt/ml/processing/model/model.tar.gz``: the training job's artifact, a whole package;
+- ``/opt/ml/processing/registration/registration.json``: what was registered (the package sha,
+  whether this run created the version or uploaded the artifact, the version's number and ARN).
+
+The step's ContainerArguments name where to register (each ``--name value``): ``--service``,
+``--bucket`` (the artifact bucket), ``--model-package-group`` (the service's group,
+``<environment>-<service>``), ``--serving-image`` (the image the model package names),
+``--registrant`` (who registers, e.g. ``sagemaker-pipeline:<pipeline name>``) and ``--region``
+(default ``AWS_REGION``, then ``AWS_DEFAULT_REGION``). AWS credentials are the job's role, found
+by boto3 as usual (``AWS_ENDPOINT_URL`` points it at another endpoint, e.g. moto in tests).
+
+On a failure the reason goes to ``/opt/ml/output/message``, which DescribeProcessingJob shows as
+ExitMessage (its first 1 KB), and the process exits non-zero (the platform error's exit code).
+``MODELRAIL_OPT_ML`` moves the ``/opt/ml`` prefix (tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, NoReturn
+
+from pipelines.errors import BadInputError, ModelrailError
+from pipelines.training.container import DEFAULT_OPT_ML, OPT_ML_ENV, reason, write_failure
+
+MODEL_INPUT = "/opt/ml/processing/model"
+REGISTRATION_OUTPUT = "/opt/ml/processing/registration"
+LOCAL_PATHS = {"model": MODEL_INPUT, "registration": REGISTRATION_OUTPUT}
+"""The ProcessingInput's and the ProcessingOutput's LocalPath, by its name in the definition."""
+MODEL_ARTIFACT = "model.tar.gz"
+REGISTRATION_FILE = "registration.json"
+MESSAGE_FILE = "output/message"
+"""Under the prefix: a processing job's exit message (``/opt/ml/output/message``)."""
+ARGUMENTS = ("service", "bucket", "model-package-group", "serving-image", "registrant", "region")
+"""The step's ContainerArguments, each ``--name value``."""
+
+
+@dataclass(frozen=True)
+class StepPaths:
+    """Where the Register step's input and output are inside the container."""
+
+    model: Path
+    registration: Path
+    message: Path
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> StepPaths:
+        prefix = Path(environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)
+
+        def local(path: str) -> Path:
+            return prefix / PurePosixPath(path).relative_to(DEFAULT_OPT_ML)
+
+        return cls(
+            model=local(MODEL_INPUT) / MODEL_ARTIFACT,
+            registration=local(REGISTRATION_OUTPUT) / REGISTRATION_FILE,
+            message=prefix / MESSAGE_FILE,
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom to register: the step's ContainerArguments."""
+
+    service: str
+    bucket: str
+    model_package_group: str
+    serving_image: str
+    registrant: str
+    region: str
+
+    @property
+    def environment(self) -> str:
+        """The environment the group belongs to (``infra.naming.model_package_group_name``)."""
+        suffix = f"-{self.service}"
+        if not self.model_package_group.endswith(suffix) or len(self.model_package_group) == len(suffix):
+            raise BadInputError(
+                f"--model-package-group {self.model_package_group!r}: not the group of service "
+                f"{self.service!r}; the registry names it <environment>{suffix}"
+            )
+        return self.model_package_group[: -len(suffix)]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise BadInputError(f"the Register step's arguments: {message}")
+
+
+def parse_arguments(argv: Sequence[str], environ: Mapping[str, str]) -> Target:
+    """The step's ContainerArguments; the region defaults to the job's ``AWS_REGION``."""
+    parser = _Parser(prog="python3 -m pipelines.training.register_step", add_help=False)
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    for name in ARGUMENTS:
+        if name == "region":
+            parser.add_argument(f"--{name}", default=region, required=region is None)
+        else:
+            parser.add_argument(f"--{name}", required=True)
+    values = vars(parser.parse_args(list(argv)))
+    empty = [f"--{name}" for name in ARGUMENTS if not str(values[name.replace("-", "_")]).strip()]
+    if empty:
+        raise BadInputError(f"the Register step's arguments: {', '.join(empty)} must not be empty")
+    return Target(**{name.replace("-", "_"): str(values[name.replace("-", "_")]) for name in ARGUMENTS})
+
+
+def registry_for(target: Target) -> Any:
+    """``SageMakerRegistry`` over boto3 clients of the job's role (as ``registry.factory`` builds it)."""
+    import boto3
+
+    from pipelines.dependencies import guard_client, retry_config
+    from pipelines.registry.sagemaker import SageMakerRegistry
+
+    environment = target.environment
+    session = boto3.session.Session(region_name=target.region)
+
+    def client(name: str) -> Any:
+        made = session.client(name, config=retry_config(embedded=False))  # type: ignore[call-overload]
+        return guard_client(made, f"AWS {name} in {target.region}")
+
+    return SageMakerRegistry(
+        s3=client("s3"),
+        sagemaker=client("sagemaker"),
+        bucket=target.bucket,
+        environment=environment,
+        stack=environment,
+        serving_image=target.serving_image,
+    )
+
+
+def run(paths: StepPaths, target: Target, registry: Any | None = None) -> dict[str, Any]:
+    """Register the package; write and return the registration result."""
+    if not paths.model.is_file():
+        present = sorted(p.name for p in paths.model.parent.iterdir()) if paths.model.parent.is_dir() else []
+        raise BadInputError(
+            f"{paths.model}: no model artifact (the `model` input holds: {', '.join(present) or 'nothing'}); "
+            "it must be the Train step's model.tar.gz"
+        )
+    registry = registry if registry is not None else registry_for(target)
+    registration = registry.register(target.service, paths.model, target.registrant)
+    version = registration.version
+    result = {
+        "service": target.service,
+        "package_sha": version.package_sha,
+        "tarball_sha256": version.tarball_sha256,
+        "created": registration.created,
+        "uploaded": registration.uploaded,
+        "version_number": version.version_number,
+        "model_package_arn": version.arn,
+        "artifact_uri": version.artifact_uri,
+        "approval": version.approval,
+        "stage": version.stage,
+        "registrant": version.registrant,
+    }
+    paths.registration.parent.mkdir(parents=True, exist_ok=True)
+    paths.registration.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the step; on any failure write its reason to ``output/message`` and exit non-zero."""
+    paths = StepPaths.from_environment(os.environ)
+    try:
+        target = parse_arguments(sys.argv[1:] if argv is None else argv, os.environ)
+        result = run(paths, target)
+    except ModelrailError as error:
+        print(f"registration failed: {reason(error)}", file=sys.stderr, flush=True)
+        write_failure(paths.message, reason(error))
+        return int(error.exit_code)
+    except Exception as error:
+        traceback.print_exc()
+        write_failure(paths.message, reason(error))
+        return 1
+    print(json.dumps(result, sort_keys=True), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
