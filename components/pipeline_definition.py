@@ -172,27 +172,10 @@ class EvaluationStep(_Model):
                     _processing_input("model", self.model_artifacts, MODEL_INPUT_PATH),
                     _processing_input("test", self.test_data, TEST_INPUT_PATH),
                 ],
-                "ProcessingOutputConfig": {
-                    "KmsKeyId": self.kms_key_arn,
-                    "Outputs": [
-                        {
-                            "OutputName": EVALUATION_OUTPUT,
-                            "S3Output": {
-                                "LocalPath": EVALUATION_OUTPUT_PATH,
-                                "S3UploadMode": "EndOfJob",
-                                "S3Uri": self.output_uri,
-                            },
-                        }
-                    ],
-                },
-                "ProcessingResources": {
-                    "ClusterConfig": {
-                        "InstanceCount": self.compute.instance_count,
-                        "InstanceType": self.compute.instance_type,
-                        "VolumeKmsKeyId": self.kms_key_arn,
-                        "VolumeSizeInGB": self.compute.volume_size_gb,
-                    }
-                },
+                "ProcessingOutputConfig": _processing_output(
+                    EVALUATION_OUTPUT, EVALUATION_OUTPUT_PATH, self.output_uri, self.kms_key_arn
+                ),
+                "ProcessingResources": _processing_resources(self.compute, self.kms_key_arn),
                 "RoleArn": self.role_arn,
                 "StoppingCondition": {"MaxRuntimeInSeconds": self.compute.max_runtime_seconds},
             },
@@ -209,6 +192,31 @@ class EvaluationStep(_Model):
     def report_uri(self) -> Join:
         output = f"Steps.{EVALUATE_STEP}.ProcessingOutputConfig.Outputs['{EVALUATION_OUTPUT}'].S3Output.S3Uri"
         return Join(on="/", values=(Get(path=output), EVALUATION_FILE))
+
+
+def _processing_output(name: str, local_path: str, uri: str, kms_key_arn: str) -> dict[str, Any]:
+    """A Processing job's one output, uploaded when the job ends, encrypted with the platform key."""
+    return {
+        "KmsKeyId": kms_key_arn,
+        "Outputs": [
+            {
+                "OutputName": name,
+                "S3Output": {"LocalPath": local_path, "S3UploadMode": "EndOfJob", "S3Uri": uri},
+            }
+        ],
+    }
+
+
+def _processing_resources(compute: Compute, kms_key_arn: str) -> dict[str, Any]:
+    """A Processing job's instances, their volumes encrypted with the platform key."""
+    return {
+        "ClusterConfig": {
+            "InstanceCount": compute.instance_count,
+            "InstanceType": compute.instance_type,
+            "VolumeKmsKeyId": kms_key_arn,
+            "VolumeSizeInGB": compute.volume_size_gb,
+        }
+    }
 
 
 def _processing_input(name: str, source: Value, local_path: str) -> dict[str, Any]:
@@ -279,27 +287,10 @@ class RegisterStep(_Model):
                     "ImageUri": self.image_uri,
                 },
                 "ProcessingInputs": [_processing_input("model", self.model_artifacts, MODEL_INPUT_PATH)],
-                "ProcessingOutputConfig": {
-                    "KmsKeyId": self.kms_key_arn,
-                    "Outputs": [
-                        {
-                            "OutputName": REGISTRATION_OUTPUT,
-                            "S3Output": {
-                                "LocalPath": REGISTRATION_OUTPUT_PATH,
-                                "S3UploadMode": "EndOfJob",
-                                "S3Uri": self.output_uri,
-                            },
-                        }
-                    ],
-                },
-                "ProcessingResources": {
-                    "ClusterConfig": {
-                        "InstanceCount": self.compute.instance_count,
-                        "InstanceType": self.compute.instance_type,
-                        "VolumeKmsKeyId": self.kms_key_arn,
-                        "VolumeSizeInGB": self.compute.volume_size_gb,
-                    }
-                },
+                "ProcessingOutputConfig": _processing_output(
+                    REGISTRATION_OUTPUT, REGISTRATION_OUTPUT_PATH, self.output_uri, self.kms_key_arn
+                ),
+                "ProcessingResources": _processing_resources(self.compute, self.kms_key_arn),
                 "RoleArn": self.role_arn,
                 "StoppingCondition": {"MaxRuntimeInSeconds": self.compute.max_runtime_seconds},
             },
