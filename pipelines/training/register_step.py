@@ -31,23 +31,26 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, NoReturn
 
-from pipelines.errors import BadInputError, ModelrailError
-from pipelines.training.container import DEFAULT_OPT_ML, OPT_ML_ENV, reason, write_failure
+from pipelines.errors import BadInputError
+from pipelines.training.processing_job import (
+    MESSAGE_FILE,
+    MODEL_ARTIFACT,
+    MODEL_INPUT,
+    job_prefix,
+    local_path,
+    require_artifact,
+    run_job,
+)
 
-MODEL_INPUT = "/opt/ml/processing/model"
 REGISTRATION_OUTPUT = "/opt/ml/processing/registration"
 LOCAL_PATHS = {"model": MODEL_INPUT, "registration": REGISTRATION_OUTPUT}
 """The ProcessingInput's and the ProcessingOutput's LocalPath, by its name in the definition."""
-MODEL_ARTIFACT = "model.tar.gz"
 REGISTRATION_FILE = "registration.json"
-MESSAGE_FILE = "output/message"
-"""Under the prefix: a processing job's exit message (``/opt/ml/output/message``)."""
 ARGUMENTS = ("service", "bucket", "model-package-group", "serving-image", "registrant", "region")
 """The step's ContainerArguments, each ``--name value``."""
 
@@ -62,14 +65,10 @@ class StepPaths:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> StepPaths:
-        prefix = Path(environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)
-
-        def local(path: str) -> Path:
-            return prefix / PurePosixPath(path).relative_to(DEFAULT_OPT_ML)
-
+        prefix = job_prefix(environ)
         return cls(
-            model=local(MODEL_INPUT) / MODEL_ARTIFACT,
-            registration=local(REGISTRATION_OUTPUT) / REGISTRATION_FILE,
+            model=local_path(prefix, MODEL_INPUT) / MODEL_ARTIFACT,
+            registration=local_path(prefix, REGISTRATION_OUTPUT) / REGISTRATION_FILE,
             message=prefix / MESSAGE_FILE,
         )
 
@@ -144,12 +143,7 @@ def registry_for(target: Target) -> Any:
 
 def run(paths: StepPaths, target: Target, registry: Any | None = None) -> dict[str, Any]:
     """Register the package; write and return the registration result."""
-    if not paths.model.is_file():
-        present = sorted(p.name for p in paths.model.parent.iterdir()) if paths.model.parent.is_dir() else []
-        raise BadInputError(
-            f"{paths.model}: no model artifact (the `model` input holds: {', '.join(present) or 'nothing'}); "
-            "it must be the Train step's model.tar.gz"
-        )
+    require_artifact(paths.model)
     registry = registry if registry is not None else registry_for(target)
     registration = registry.register(target.service, paths.model, target.registrant)
     version = registration.version
@@ -174,19 +168,12 @@ def run(paths: StepPaths, target: Target, registry: Any | None = None) -> dict[s
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the step; on any failure write its reason to ``output/message`` and exit non-zero."""
     paths = StepPaths.from_environment(os.environ)
-    try:
+
+    def body() -> None:
         target = parse_arguments(sys.argv[1:] if argv is None else argv, os.environ)
-        result = run(paths, target)
-    except ModelrailError as error:
-        print(f"registration failed: {reason(error)}", file=sys.stderr, flush=True)
-        write_failure(paths.message, reason(error))
-        return int(error.exit_code)
-    except Exception as error:
-        traceback.print_exc()
-        write_failure(paths.message, reason(error))
-        return 1
-    print(json.dumps(result, sort_keys=True), flush=True)
-    return 0
+        print(json.dumps(run(paths, target), sort_keys=True), flush=True)
+
+    return run_job("registration", paths.message, body)
 
 
 if __name__ == "__main__":
