@@ -22,24 +22,27 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from pipelines.errors import BadInputError, ModelrailError
-from pipelines.training.container import DEFAULT_OPT_ML, OPT_ML_ENV, reason, write_failure
+from pipelines.errors import BadInputError
+from pipelines.training.processing_job import (
+    MESSAGE_FILE,
+    MODEL_ARTIFACT,
+    MODEL_INPUT,
+    job_prefix,
+    local_path,
+    require_artifact,
+    run_job,
+)
 
-MODEL_INPUT = "/opt/ml/processing/model"
 TEST_INPUT = "/opt/ml/processing/test"
 EVALUATION_OUTPUT = "/opt/ml/processing/evaluation"
 LOCAL_PATHS = {"model": MODEL_INPUT, "test": TEST_INPUT, "evaluation": EVALUATION_OUTPUT}
 """Each ProcessingInput's and the ProcessingOutput's LocalPath, by its name in the definition."""
-MODEL_ARTIFACT = "model.tar.gz"
 EVALUATION_FILE = "evaluation.json"
-MESSAGE_FILE = "output/message"
-"""Under the prefix: a processing job's exit message (``/opt/ml/output/message``)."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,11 @@ class StepPaths:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> StepPaths:
-        prefix = Path(environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)
-
-        def local(path: str) -> Path:
-            return prefix / PurePosixPath(path).relative_to(DEFAULT_OPT_ML)
-
+        prefix = job_prefix(environ)
         return cls(
-            model=local(MODEL_INPUT) / MODEL_ARTIFACT,
-            test=local(TEST_INPUT),
-            evaluation=local(EVALUATION_OUTPUT) / EVALUATION_FILE,
+            model=local_path(prefix, MODEL_INPUT) / MODEL_ARTIFACT,
+            test=local_path(prefix, TEST_INPUT),
+            evaluation=local_path(prefix, EVALUATION_OUTPUT) / EVALUATION_FILE,
             message=prefix / MESSAGE_FILE,
         )
 
@@ -86,14 +85,9 @@ def run(paths: StepPaths, *, root: Path) -> dict[str, Any]:
     from pipelines.contract.load import load_contract
     from pipelines.packaging.load import load_package
     from pipelines.packaging.tarball import read_member
-    from pipelines.training.evaluation import evaluate
+    from pipelines.training.evaluation import evaluate, served
 
-    if not paths.model.is_file():
-        present = sorted(p.name for p in paths.model.parent.iterdir()) if paths.model.parent.is_dir() else []
-        raise BadInputError(
-            f"{paths.model}: no model artifact (the `model` input holds: {', '.join(present) or 'nothing'}); "
-            "it must be the Train step's model.tar.gz"
-        )
+    require_artifact(paths.model)
     package = load_package(paths.model)
     service = str(package.manifest.get("service"))
     contract = load_contract(service, root)
@@ -113,9 +107,8 @@ def run(paths: StepPaths, *, root: Path) -> dict[str, Any]:
         raise BadInputError(f"{data}: no labelled rows to evaluate on")
     groups = package.schema.get("sensitive_attributes", list(contract.sensitive))
     with threadpool_limits(limits=1):
-        report = evaluate(
-            package.pipeline, frame[package.columns], frame[label], output=output, group_by=groups
-        )
+        model = served(package.pipeline, package.service_predict)
+        report = evaluate(model, frame[package.columns], frame[label], output=output, group_by=groups)
     training = json.loads(read_member(paths.model, EVALUATION_FILE) or b"{}")
     if "train_rows" in training:
         report["train_rows"] = training["train_rows"]
@@ -127,20 +120,14 @@ def run(paths: StepPaths, *, root: Path) -> dict[str, Any]:
 def main() -> int:
     """Run the step; on any failure write its reason to ``output/message`` and exit non-zero."""
     paths = StepPaths.from_environment(os.environ)
-    try:
+
+    def body() -> None:
         from pipelines.paths import project_root  # inside: an image missing a module still reports it
 
         report = run(paths, root=project_root())
-    except ModelrailError as error:
-        print(f"evaluation failed: {reason(error)}", file=sys.stderr, flush=True)
-        write_failure(paths.message, reason(error))
-        return int(error.exit_code)
-    except Exception as error:
-        traceback.print_exc()
-        write_failure(paths.message, reason(error))
-        return 1
-    print(json.dumps(report["metrics"], sort_keys=True), file=sys.stderr, flush=True)
-    return 0
+        print(json.dumps(report["metrics"], sort_keys=True), file=sys.stderr, flush=True)
+
+    return run_job("evaluation", paths.message, body)
 
 
 if __name__ == "__main__":

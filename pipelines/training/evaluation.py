@@ -8,6 +8,7 @@ pipeline's Evaluate step writes the same format. Every number comes from scikit-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,6 +33,30 @@ def evaluate(
     if task == "multiclass_classification":
         return _multiclass(estimator, features, labels, output, group_by)
     return _binary(estimator, features, labels, output, group_by)
+
+
+class _Served:
+    """The estimator as the endpoint will answer: through the contract's ``predict(estimator, frame)``.
+
+    The evaluation report must judge what is served, so a service with its own ``predict`` is
+    evaluated through it (its result stands for ``predict_proba`` of a classifier and ``predict``
+    of a regressor, as in the serving code).
+    """
+
+    def __init__(self, estimator: Any, predict: Callable[[Any, Any], Any]) -> None:
+        self.estimator, self._predict = estimator, predict
+        self.classes_ = getattr(estimator, "classes_", None)
+
+    def predict_proba(self, frame: Any) -> Any:
+        return self._predict(self.estimator, frame)
+
+    def predict(self, frame: Any) -> Any:
+        return self._predict(self.estimator, frame)
+
+
+def served(estimator: Any, predict: Callable[[Any, Any], Any] | None) -> Any:
+    """What the report judges: the estimator, or the service's own ``predict`` over it when it has one."""
+    return estimator if predict is None else _Served(estimator, predict)
 
 
 def _binary(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import BadInputError, RefusedError
-from pipelines.training.evaluation import evaluate
+from pipelines.training.evaluation import evaluate, served
 from pipelines.training.manifest import TrainingManifest, fingerprint, git_sha
 from pipelines.training.serialize import dumps_deterministic
 
@@ -176,12 +176,9 @@ def train(
         estimator = fit(training, {**hp.service_parameters, "seed": manifest.seed})
         output = output_schema(contract, estimator, y_train)
         report(f"evaluating on {len(x_test)} held-out rows")
-        served = (
-            estimator
-            if contract.predict is None
-            else _Served(estimator, entry_point(contract, contract.predict, root))
-        )
-        evaluation = evaluate(served, x_test, y_test, output=output, group_by=contract.sensitive)
+        predict = None if contract.predict is None else entry_point(contract, contract.predict, root)
+        judged = served(estimator, predict)
+        evaluation = evaluate(judged, x_test, y_test, output=output, group_by=contract.sensitive)
     evaluation["train_rows"] = len(x_train)
     model = _with_lookup(estimator, hp.slow_preprocessing_ms)
     contents = {
@@ -263,25 +260,6 @@ def served_schema(
         "output": output,
         "sensitive_attributes": list(contract.sensitive),
     }
-
-
-class _Served:
-    """The estimator as the endpoint will answer: through the contract's ``predict(estimator, frame)``.
-
-    The evaluation report must judge what is served, so a service with its own ``predict`` is
-    evaluated through it (its result stands for ``predict_proba`` of a classifier and ``predict``
-    of a regressor, as in the serving code).
-    """
-
-    def __init__(self, estimator: Any, predict: Callable[[Any, Any], Any]) -> None:
-        self.estimator, self._predict = estimator, predict
-        self.classes_ = getattr(estimator, "classes_", None)
-
-    def predict_proba(self, frame: Any) -> Any:
-        return self._predict(self.estimator, frame)
-
-    def predict(self, frame: Any) -> Any:
-        return self._predict(self.estimator, frame)
 
 
 def _with_lookup(estimator: Any, ms_per_call: float) -> Any:

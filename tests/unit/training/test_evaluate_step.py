@@ -169,3 +169,25 @@ def test_the_paths_follow_the_prefix(tmp_path: Path) -> None:
     default = evaluate_step.StepPaths.from_environment({})
     assert default.model == Path("/opt/ml/processing/model/model.tar.gz")
     assert default.message == Path("/opt/ml/output/message")
+
+
+def test_a_service_with_its_own_predict_is_evaluated_as_it_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``clinic`` serves its ridge clipped to [100, 200]: the report judges the clipped values."""
+    import numpy as np
+    import pandas
+
+    from pipelines.packaging.load import load_package
+    from tests.unit.serving.builders import CLIP_HIGH, CLIP_LOW, DIABETES_DATA, custom_package
+
+    built = custom_package(tmp_path / "clinic")
+    prefix = processing_job(tmp_path / "opt-ml", built.path, DIABETES_DATA)
+    monkeypatch.setenv("MODELRAIL_OPT_ML", str(prefix))
+    monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(tmp_path / "clinic" / "project"))
+    assert evaluate_step.main() == 0
+    report = json_file(prefix / "processing" / "evaluation" / "evaluation.json")
+    package = load_package(built.path)
+    raw = np.asarray(package.pipeline.predict(pandas.read_csv(DIABETES_DATA)[package.columns]), dtype=float)
+    assert report["prediction_mean"] == round(float(np.clip(raw, CLIP_LOW, CLIP_HIGH).mean()), 6)
+    assert report["prediction_mean"] != round(float(raw.mean()), 6)
