@@ -133,6 +133,31 @@ class Alerts(_Model):
     """E-mail addresses subscribed to the alerts topic."""
 
 
+KUBERNETES_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+"""A Kubernetes namespace or object name (RFC 1123 label)."""
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+"""A Kubernetes resource quantity, e.g. ``500m``, ``2Gi``."""
+
+
+class Kubernetes(_Model):
+    """The cluster that serves the stack's ``runtime: kserve`` services.
+
+    Name it by a kubeconfig ``context`` or by an ``eksCluster`` in ``platform.region``, one of
+    the two. The ``local`` stack needs neither: the sandbox serves KServe services there.
+    """
+
+    context: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """A kubeconfig context (``kubectl config get-contexts``)."""
+    eks_cluster: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")] | None = None
+    """An EKS cluster by name; its endpoint, CA and OIDC issuer come from ``eks:DescribeCluster``."""
+    oidc_issuer: Annotated[str, Field(pattern=r"^https://[^\s]+$")] | None = None
+    """The cluster's OIDC issuer URL, for IRSA (required with ``context``; read from EKS otherwise)."""
+    namespace: Annotated[str, Field(pattern=KUBERNETES_NAME)] = "modelrail"
+    """The namespace of the stack's InferenceServices unless a service names its own."""
+    prometheus_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    """The Prometheus HTTP API the canary analysis of a KServe service queries (PromQL)."""
+
+
 class Platform(_Model):
     """Settings shared by every service in one environment stack."""
 
@@ -150,6 +175,8 @@ class Platform(_Model):
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
     ] = {}
     """Extra tags on every taggable resource, next to ``service``, ``environment``, ``managed-by``."""
+    kubernetes: Kubernetes = _default(Kubernetes)
+    """The cluster of ``runtime: kserve`` services (see below)."""
 
 
 class DeploymentPolicy(_Model):
@@ -202,6 +229,8 @@ class Guardrails(_Model):
 
     max_5xx_rate: Annotated[float, Field(ge=0, le=1, alias="max5xxRate")] = 0.01
     """Largest share of invocations that may fail with a 5xx error."""
+    max_4xx_rate: Annotated[float, Field(ge=0, le=1, alias="max4xxRate")] = 0.05
+    """Largest share of invocations rejected with a 4xx error: a new model refusing valid input."""
     p99_latency_ms: Annotated[float, Field(gt=0, le=60000, alias="p99LatencyMs")] = 500
     """Largest acceptable 99th-percentile model latency, in milliseconds."""
     min_live_accuracy: Annotated[float, Field(ge=0, le=1)] | None = 0.8
@@ -219,13 +248,45 @@ class Autoscaling(_Model):
     """Most instances autoscaling may start."""
     target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 1000
     """Invocations per instance per minute that target tracking aims for."""
+    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    """Seconds after a scale-in before another (SageMaker target tracking)."""
+    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    """Seconds after a scale-out before another (SageMaker target tracking)."""
+
+
+class Resources(_Model):
+    """CPU and memory of one KServe predictor pod (Kubernetes quantities)."""
+
+    cpu: Annotated[str, Field(pattern=QUANTITY)] = "1"
+    """CPU request, e.g. ``500m`` or ``1``."""
+    memory: Annotated[str, Field(pattern=QUANTITY)] = "2Gi"
+    """Memory request, e.g. ``2Gi``."""
+    cpu_limit: Annotated[str, Field(pattern=QUANTITY)] | None = None
+    """CPU limit; ``null``: no limit (the request only)."""
+    memory_limit: Annotated[str, Field(pattern=QUANTITY)] | None = None
+    """Memory limit; ``null``: the memory request (a pod above it is OOM-killed, not throttled)."""
+
+
+class KServe(_Model):
+    """How a ``runtime: kserve`` service runs on the cluster (replicas: ``autoscaling``)."""
+
+    namespace: Annotated[str, Field(pattern=KUBERNETES_NAME)] | None = None
+    """The InferenceService's namespace; ``null``: ``platform.kubernetes.namespace``."""
+    resources: Resources = _default(Resources)
+    """Requests and limits of each predictor pod (see below)."""
+    scale_metric: Literal["concurrency", "rps", "cpu", "memory"] = "concurrency"
+    """What KServe's autoscaler tracks (``scaleMetric``): in-flight requests, requests per second,
+    CPU or memory utilisation."""
+    scale_target: Annotated[int, Field(ge=1, le=100000)] = 10
+    """The per-pod target of ``scaleMetric`` (``scaleTarget``; a percentage for cpu and memory)."""
 
 
 class Service(_Model):
     """One model service: what runs, how it is rolled out, and what rolls it back."""
 
     runtime: Literal["sagemaker", "kserve"] = "sagemaker"
-    """Where the service is served; ``kserve`` is reserved for the Kubernetes platform."""
+    """Where the service is served: a SageMaker endpoint, or a KServe InferenceService on the
+    platform's Kubernetes cluster (``platform.kubernetes``)."""
     model_version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)] | None = None
     """The pinned model version: the package id (sha256 of the package manifest, 64 hex digits).
 
@@ -246,12 +307,18 @@ class Service(_Model):
     fleet at the configuration's initial count; the new configuration therefore starts at
     `instanceCount` raised to this floor, and never above `autoscaling.maxInstances`. `null`: no floor.
     """
+    canary_traffic_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Written by `modelrail promote` and `rollback` with `modelVersion`, never by hand (KServe): the
+    share of traffic the latest revision takes while its canary bakes (KServe's
+    `canaryTrafficPercent`); `null` once it takes all traffic."""
     deployment: DeploymentPolicy = _default(DeploymentPolicy)
     """How a new version shifts traffic (see below)."""
     guardrails: Guardrails = _default(Guardrails)
     """Thresholds of the rollback alarms and the canary analysis (see below)."""
     autoscaling: Autoscaling = _default(Autoscaling)
-    """Target tracking on invocations per instance (see below)."""
+    """Target tracking on invocations per instance (see below); min/max replicas on KServe."""
+    kserve: KServe = _default(KServe)
+    """How a ``runtime: kserve`` service runs on the cluster (see below)."""
     data_capture_percent: Annotated[int, Field(ge=0, le=100)] = 20
     """Share of requests and responses captured to the artifact bucket for monitoring."""
     serving_threads: Annotated[int, Field(ge=1, le=256)] = 1
@@ -502,7 +569,10 @@ def parse_config_map(
                 )
             )
         for name, service in services.items():
-            issues.extend(_service_rules(source, f"config.{SERVICES_KEY}.{name}", service, platform))
+            issues.extend(
+                service_rules(source, f"config.{SERVICES_KEY}.{name}", service, platform.environment)
+            )
+        issues.extend(_cluster_rules(source, platform, services))
 
     webhook = config.get(ALERT_WEBHOOK_KEY)
     if isinstance(webhook, Mapping) and set(webhook) == {"secure"}:
@@ -527,12 +597,43 @@ def parse_config_map(
     return StackConfig(stack=stack, platform=platform, services=services, alert_webhook_url=webhook)
 
 
-def _service_rules(source: str, path: str, service: Service, platform: Platform) -> Iterator[ConfigIssue]:
-    """Rules that span several fields of one service (SageMaker's and ours)."""
+def _cluster_rules(source: str, platform: Platform, services: Mapping[str, Service]) -> Iterator[ConfigIssue]:
+    """A stack with KServe services names its cluster, one way (the sandbox serves ``local``'s)."""
+    kserve = sorted(name for name, service in services.items() if service.runtime == "kserve")
+    if not kserve or platform.environment == "local":
+        return
+    cluster = platform.kubernetes
+    path = f"config.{PLATFORM_KEY}.kubernetes"
+    named = [key for key, value in (("context", cluster.context), ("eksCluster", cluster.eks_cluster)) if value]
+    if len(named) != 1:
+        yield ConfigIssue(
+            source,
+            path,
+            {key: value for key, value in (("context", cluster.context), ("eksCluster", cluster.eks_cluster))},
+            f"the kserve service(s) {', '.join(kserve)} need the cluster named one way: "
+            "a kubeconfig `context` or an `eksCluster` name, not both",
+        )
+    if cluster.context and not cluster.oidc_issuer:
+        yield ConfigIssue(
+            source,
+            f"{path}.oidcIssuer",
+            None,
+            "required with `context`: the cluster's OIDC issuer URL (https://…), which the "
+            "ServiceAccount's IAM role trusts (IRSA)",
+        )
+
+
+def service_rules(source: str, path: str, service: Service, environment: str) -> Iterator[ConfigIssue]:
+    """Rules that span several fields of one service (SageMaker's, KServe's and ours).
+
+    The one statement of them: ``parse_config_map`` reports them per stack file, and the
+    components check the same rules on the models they are given.
+    """
     policy = service.deployment
     deployment = f"{path}.deployment"
+    sagemaker = service.runtime == "sagemaker"
     if policy.strategy == "canary":
-        if service.instance_count < 2:
+        if sagemaker and service.instance_count < 2:
             yield ConfigIssue(
                 source,
                 f"{path}.instanceCount",
@@ -559,7 +660,8 @@ def _service_rules(source: str, path: str, service: Service, platform: Platform)
         f"{policy.bakes} bake(s) × {policy.bake_seconds} s + {policy.termination_wait_seconds} s "
         "termination wait"
     )
-    if policy.wait_seconds + FLEET_START_SECONDS > PROVIDER_ENDPOINT_WAIT_SECONDS:
+    # One provider wait holds a whole SageMaker rollout; on KServe every traffic step is its own update.
+    if sagemaker and policy.wait_seconds + FLEET_START_SECONDS > PROVIDER_ENDPOINT_WAIT_SECONDS:
         yield ConfigIssue(
             source,
             deployment,
@@ -578,7 +680,7 @@ def _service_rules(source: str, path: str, service: Service, platform: Platform)
             f"more than the rollout's waits, {policy.wait_seconds} s ({waits}), or SageMaker stops "
             "the deployment before it ends",
         )
-    if platform.environment == "prod" and policy.strategy == "all_at_once":
+    if environment == "prod" and policy.strategy == "all_at_once":
         yield ConfigIssue(
             source,
             f"{deployment}.strategy",
