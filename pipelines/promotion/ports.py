@@ -7,6 +7,7 @@ to the S3 + SageMaker registry, the gate runner and the lineage catalog.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -32,6 +33,9 @@ class VersionStore(Protocol):
 
     def approve(self, service: str, sha: str, actor: str, description: str) -> None:
         """Mark the registry entry approved, naming who approved and the evidence digest."""
+
+    def download(self, service: str, sha: str, target: Path) -> Path:
+        """The version's package tarball, fetched to ``target`` and checked against its sha256."""
 
 
 class LineageSink(Protocol):

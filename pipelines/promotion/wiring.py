@@ -50,6 +50,9 @@ class RegistryVersions:
     def approve(self, service: str, sha: str, actor: str, description: str) -> None:
         self.registry.set_approval(service, sha, "Approved", actor, description)
 
+    def download(self, service: str, sha: str, target: Path) -> Path:
+        return self.registry.download(service, sha, target)
+
 
 class CatalogLineage:
     """``LineageSink`` over the lineage catalog: promotions mark what serves, failures do not.
