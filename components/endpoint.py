@@ -24,7 +24,7 @@ leaves the Endpoint, its alarms and its scaling untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -33,9 +33,8 @@ from pydantic import Field
 from components import iam
 from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from infra import naming
+from infra.config import MODEL_VERSION_PATTERN, SERVICE_NAME_PATTERN, DeploymentPolicy, Service, service_rules
 
-SERVICE_NAME = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
-MODEL_VERSION = r"^[0-9a-f]{64}$"
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 SHADOW_VARIANT_NAME = "shadow"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -48,57 +47,12 @@ LinearStepSize = (
 )
 
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
-Percent = Annotated[int, Field(ge=0, le=100)]
-
-
-class Rollout(ComponentArgs):
-    """How traffic moves to a new configuration (SageMaker deployment guardrails)."""
-
-    strategy: Literal["all_at_once", "canary", "linear"] = "canary"
-    """``canary``: one slice, bake, then the rest; ``linear``: equal steps; ``all_at_once``: one step."""
-    canary_percent: Annotated[int, Field(ge=1, le=50)] = 10
-    """Share of capacity taking traffic first (SageMaker allows at most 50%)."""
-    linear_step_percent: Annotated[int, Field(ge=10, le=50)] = 20
-    """Share of capacity shifted per linear step."""
-    bake_seconds: Annotated[int, Field(ge=0, le=3600)] = 600
-    """Wait between shifts while the alarms watch."""
-    termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
-    """How long the old fleet stays up after the last shift, for an instant rollback."""
-    max_execution_seconds: Annotated[int, Field(ge=600, le=14400)] = 3600
-    """Upper bound on the whole deployment; the provider accepts 600 to 14400 (the API up to 28800)."""
-
-
-class Guardrails(ComponentArgs):
-    """Thresholds of the rollback alarms."""
-
-    max_5xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
-    """Largest share of invocations failing with a 5xx error (per minute, 2 of 3 minutes)."""
-    max_4xx_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
-    """Largest share of invocations rejected with a 4xx error: a new model refusing valid input."""
-    p99_latency_ms: Annotated[float, Field(gt=0, le=60000)] = 500
-    """Largest acceptable 99th-percentile ModelLatency, in milliseconds."""
-    min_live_accuracy: Annotated[float, Field(ge=0, le=1)] | None = 0.8
-    """Smallest acceptable ``modelrail/LiveAccuracy``; ``None`` (no labels come back) turns it off.
-
-    Off, the alarm still exists (the endpoint's alarm list never changes) but cannot fire: see
-    ``ServiceAlarms``.
-    """
-
-
-class Scaling(ComponentArgs):
-    """Target tracking on invocations per instance."""
-
-    min_instances: Annotated[int, Field(ge=1, le=100)] = 1
-    max_instances: Annotated[int, Field(ge=1, le=100)] = 4
-    target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 1000
-    scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
-    scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
 
 
 class Shadow(ComponentArgs):
     """A shadow variant: receives a copy of live traffic, never answers clients."""
 
-    model_version: Annotated[str, Field(pattern=MODEL_VERSION)]
+    model_version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)]
     instance_type: InstanceType = "ml.m5.large"
     instance_count: Annotated[int, Field(ge=1, le=100)] = 1
     sampling_percent: Annotated[int, Field(ge=1, le=100)] = 100
@@ -106,14 +60,19 @@ class Shadow(ComponentArgs):
 
 
 class ModelEndpointArgs(ComponentArgs):
-    """Arguments of ``ModelEndpoint``."""
+    """Arguments of ``ModelEndpoint``: where it runs, and the service's own settings.
+
+    ``settings`` is the service's entry of the stack config, as ``infra.config`` validates it:
+    the rollout, guardrails, scaling and serving settings have one schema, so a bound or a rule
+    changed there is the one this component enforces.
+    """
 
     environment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,15}$")]
-    service: Annotated[str, Field(pattern=SERVICE_NAME)]
+    service: Annotated[str, Field(pattern=SERVICE_NAME_PATTERN.pattern)]
     account_id: OutputStr
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
-    model_version: Annotated[str, Field(pattern=MODEL_VERSION)]
-    """The pinned package id; the artifact is ``models/<service>/<version>/model.tar.gz``."""
+    settings: Service
+    """The service's stack-config entry; it must pin ``modelVersion`` (the version served)."""
     bucket_name: OutputStr
     """The artifact bucket: model artifacts in, captured data out."""
     bucket_arn: OutputStr
@@ -123,17 +82,6 @@ class ModelEndpointArgs(ComponentArgs):
     """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
     repository_arn: OutputStr
     repository_url: OutputStr
-    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")] = "latest"
-    """Tag of the serving image."""
-    instance_type: InstanceType = "ml.m5.large"
-    instance_count: Annotated[int, Field(ge=1, le=100)] = 2
-    rollout: Rollout = Rollout()
-    guardrails: Guardrails = Guardrails()
-    scaling: Scaling = Scaling()
-    data_capture_percent: Percent = 20
-    """Share of requests and responses captured to ``data-capture/<service>/``; 0 turns capture off."""
-    serving_threads: Annotated[int, Field(ge=1, le=256)] = 1
-    """OpenMP/BLAS threads per prediction in the serving container (``MODELRAIL_SERVING_THREADS``)."""
     shadow: Shadow | None = None
     """An optional shadow variant (default: none)."""
     alerts_topic_arn: OutputStr | None = None
@@ -141,22 +89,24 @@ class ModelEndpointArgs(ComponentArgs):
     tags: dict[str, str] = Field(default_factory=dict)
 
     def problems(self) -> list[str]:
+        """The stack config's own cross-field rules (``infra.config.service_rules``), and what an
+        endpoint needs on top: a SageMaker service with a pinned version."""
+        settings = self.settings
         found = []
-        if self.rollout.strategy == "canary" and self.instance_count < 2:
+        if settings.runtime != "sagemaker":
             found.append(
-                f"instance_count = {self.instance_count}: a canary needs at least 2 instances "
-                "(raise instance_count or use strategy all_at_once)"
+                f"settings.runtime = {settings.runtime!r}: a ModelEndpoint serves runtime 'sagemaker' only"
             )
-        if self.scaling.min_instances > self.scaling.max_instances:
+        if settings.model_version is None:
             found.append(
-                f"scaling.min_instances = {self.scaling.min_instances}: at most "
-                f"scaling.max_instances ({self.scaling.max_instances})"
+                "settings.modelVersion = None: an endpoint serves a pinned model version (64 hex); "
+                "a service without one has no endpoint until its first promotion"
             )
-        elif not self.scaling.min_instances <= self.instance_count <= self.scaling.max_instances:
-            found.append(
-                f"instance_count = {self.instance_count}: between scaling.min_instances and "
-                f"scaling.max_instances ({self.scaling.min_instances} to {self.scaling.max_instances})"
-            )
+        # Each rule as `config validate` words it, less the stack file the component does not know.
+        found.extend(
+            str(issue).removeprefix(f"{issue.source}: ")
+            for issue in service_rules(self.service, "settings", settings, self.environment)
+        )
         return found
 
     @property
@@ -250,7 +200,7 @@ class ServiceAlarms(pulumi.ComponentResource):
             "tags": args.tags,
             "opts": child(self),
         }
-        guard = args.guardrails
+        guard = args.settings.guardrails
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for kind in naming.GUARDRAILS:
             alarm = naming.alarm_name(args.environment, args.service, kind)
@@ -387,7 +337,10 @@ class ModelEndpoint(pulumi.ComponentResource):
         self._grants = 0
         self.args = valid
         self.metrics = EndpointMetrics(valid.endpoint_name)
-        image = pulumi.Output.concat(valid.repository_url, ":", valid.image_tag)
+        settings = valid.settings
+        version = settings.model_version
+        assert version is not None  # problems() refused settings without one
+        image = pulumi.Output.concat(valid.repository_url, ":", settings.serving_image_tag)
         model_prefix = f"models/{valid.service}/"
         capture_prefix = f"data-capture/{valid.service}/"
 
@@ -423,7 +376,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        self.model = self._model(f"{name}-model", valid.model_version, image, role_policy)
+        self.model = self._model(f"{name}-model", version, image, role_policy)
         shadow_model = (
             self._model(f"{name}-shadow-model", valid.shadow.model_version, image, role_policy)
             if valid.shadow is not None
@@ -439,8 +392,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 {
                     "variant_name": naming.VARIANT_NAME,
                     "model_name": self.model.name,
-                    "instance_type": valid.instance_type,
-                    "initial_instance_count": valid.instance_count,
+                    "instance_type": settings.instance_type,
+                    "initial_instance_count": settings.rollout_instance_count,
                     "initial_variant_weight": 1,
                 }
             ],
@@ -458,8 +411,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 else None
             ),
             data_capture_config={
-                "enable_capture": valid.data_capture_percent > 0,
-                "initial_sampling_percentage": valid.data_capture_percent,
+                "enable_capture": settings.data_capture_percent > 0,
+                "initial_sampling_percentage": settings.data_capture_percent,
                 "destination_s3_uri": pulumi.Output.concat("s3://", valid.bucket_name, "/", capture_prefix),
                 "kms_key_id": valid.kms_key_arn,
                 "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
@@ -479,9 +432,9 @@ class ModelEndpoint(pulumi.ComponentResource):
             endpoint_config_name=self.endpoint_config.name,
             deployment_config=aws.sagemaker.EndpointDeploymentConfigArgs(
                 blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
-                    traffic_routing_configuration=_traffic_routing(valid.rollout),
-                    termination_wait_in_seconds=valid.rollout.termination_wait_seconds,
-                    maximum_execution_timeout_in_seconds=valid.rollout.max_execution_seconds,
+                    traffic_routing_configuration=_traffic_routing(settings.deployment),
+                    termination_wait_in_seconds=settings.deployment.termination_wait_seconds,
+                    maximum_execution_timeout_in_seconds=settings.deployment.max_execution_seconds,
                 ),
                 auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
                     alarms=[
@@ -496,7 +449,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             opts=child(self, depends_on=list(self.alarms.alarms.values())),
         )
 
-        scaling = valid.scaling
+        scaling = settings.autoscaling
         self.scaling_target = aws.appautoscaling.Target(
             f"{name}-scaling",
             service_namespace="sagemaker",
@@ -562,7 +515,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "environment": {
                     "MODELRAIL_SERVICE": valid.service,
                     "MODELRAIL_MODEL_VERSION": version,
-                    "MODELRAIL_SERVING_THREADS": str(valid.serving_threads),
+                    "MODELRAIL_SERVING_THREADS": str(valid.settings.serving_threads),
                 },
             },
             tags={**valid.tags, "model-version": version},
@@ -591,7 +544,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
 
 
-def _traffic_routing(rollout: Rollout) -> TrafficRouting:
+def _traffic_routing(rollout: DeploymentPolicy) -> TrafficRouting:
     """The blue/green traffic routing block for a rollout strategy; the wait is the bake."""
     return TrafficRouting(
         type=rollout.strategy.upper(),

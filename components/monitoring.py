@@ -18,6 +18,7 @@ from components import iam
 from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from components.endpoint import EndpointMetrics, MetricSpec
 from infra import naming
+from infra.config import Guardrails
 
 REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
 
@@ -202,10 +203,9 @@ class ServiceMonitorArgs(ComponentArgs):
     """Encrypts the job's volume and its reports."""
     kms_key_alias: OutputStr
     """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
-    min_live_accuracy: float | None = None
-    """Drawn as the guardrail line on the accuracy graph."""
-    max_prediction_drift: float | None = None
-    """Drawn as the guardrail line on the drift graph."""
+    guardrails: Guardrails
+    """The service's guardrails (``infra.config``): ``minLiveAccuracy`` and ``maxPredictionDrift``
+    are drawn as the guardrail lines on the accuracy and drift graphs."""
     schedule_expression: str = "cron(0 * ? * * *)"
     """When the data-quality job runs (default: hourly, the most frequent Model Monitor allows)."""
     instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
@@ -248,8 +248,8 @@ class ServiceMonitor(pulumi.ComponentResource):
                     dashboard_body(
                         endpoint_name=endpoint,
                         region=valid.region,
-                        min_live_accuracy=valid.min_live_accuracy,
-                        max_prediction_drift=valid.max_prediction_drift,
+                        min_live_accuracy=valid.guardrails.min_live_accuracy,
+                        max_prediction_drift=valid.guardrails.max_prediction_drift,
                     )
                 )
             ),

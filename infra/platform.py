@@ -127,7 +127,6 @@ def _service(
     if service.model_version is None:
         # No model promoted yet: the registry group and the training pipeline, no endpoint.
         return {"modelPackageGroup": group, "trainingPipeline": training.pipeline_name}
-    policy, guard, scaling = service.deployment, service.guardrails, service.autoscaling
     endpoint = ModelEndpoint(
         name,
         {
@@ -136,30 +135,7 @@ def _service(
             "region": region,
             **storage,
             **images,
-            "model_version": service.model_version,
-            "image_tag": service.serving_image_tag,
-            "instance_type": service.instance_type,
-            "instance_count": service.rollout_instance_count,
-            "serving_threads": service.serving_threads,
-            "rollout": {
-                "strategy": policy.strategy,
-                "canary_percent": policy.canary_percent,
-                "linear_step_percent": policy.linear_step_percent,
-                "bake_seconds": policy.bake_seconds,
-                "termination_wait_seconds": policy.termination_wait_seconds,
-                "max_execution_seconds": policy.max_execution_seconds,
-            },
-            "guardrails": {
-                "max_5xx_rate": guard.max_5xx_rate,
-                "p99_latency_ms": guard.p99_latency_ms,
-                "min_live_accuracy": guard.min_live_accuracy,
-            },
-            "scaling": {
-                "min_instances": scaling.min_instances,
-                "max_instances": scaling.max_instances,
-                "target_invocations_per_instance": scaling.target_invocations_per_instance,
-            },
-            "data_capture_percent": service.data_capture_percent,
+            "settings": service,
             "alerts_topic_arn": alerts.topic_arn,
             "tags": tags,
         },
@@ -172,8 +148,7 @@ def _service(
             "region": region,
             **storage,
             "endpoint_name": endpoint.endpoint_name,
-            "min_live_accuracy": guard.min_live_accuracy,
-            "max_prediction_drift": guard.max_prediction_drift,
+            "guardrails": service.guardrails,
             "tags": tags,
         },
     )

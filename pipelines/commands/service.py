@@ -24,6 +24,7 @@ from pipelines.console import console, emit_json, err_console
 from pipelines.errors import BadInputError, RefusedError
 
 if TYPE_CHECKING:
+    from infra.config import Guardrails
     from pipelines.plan.diff import PlanDiff
 
 app = typer.Typer(
@@ -41,39 +42,71 @@ class Strategy(StrEnum):
     all_at_once = "all_at_once"
 
 
+class Runtime(StrEnum):
+    """Where a new service is served (``infra.config.Service.runtime``)."""
+
+    sagemaker = "sagemaker"
+    kserve = "kserve"
+
+
+CONTROLLER_WRITTEN = {"instance_count_floor", "canary_traffic_percent"}
+"""Service fields ``modelrail promote`` and ``rollback`` write, never a new entry."""
+
+
 def service_entry(
     *,
     model_version: str | None,
     instance_type: str,
     instances: int,
     strategy: Strategy,
+    runtime: Runtime = Runtime.sagemaker,
+    guardrails: Guardrails | None = None,
 ) -> dict[str, Any]:
-    """The stack-file entry of a new service: every setting explicit, so reviewers see them."""
-    deployment: dict[str, Any] = {"strategy": strategy.value}
-    if strategy is Strategy.canary:
-        deployment["canaryPercent"] = 50 if instances == 2 else 25
-    elif strategy is Strategy.linear:
-        deployment["linearStepPercent"] = 25
-    deployment.update({"bakeSeconds": 600, "terminationWaitSeconds": 300, "maxExecutionSeconds": 3600})
-    return {
-        "runtime": "sagemaker",
-        "modelVersion": model_version,
-        "instanceType": instance_type,
-        "instanceCount": instances,
-        "deployment": deployment,
-        "guardrails": {
-            "max5xxRate": 0.01,
-            "p99LatencyMs": 500,
-            "minLiveAccuracy": 0.8,
-            "maxPredictionDrift": 0.1,
+    """The stack-file entry of a new service: an ``infra.config.Service``, every setting explicit
+    so reviewers see them.
+
+    Left out: what the controller writes, what the other runtime reads (the ``kserve`` section of
+    a SageMaker service, the SageMaker instance type of a KServe one) and the step size of the
+    strategies not chosen. ``guardrails``: the schema's defaults unless given. Refused (nothing written)
+    when the options make an invalid service.
+    """
+    from pydantic import ValidationError
+
+    from infra.config import Service
+
+    chosen: dict[str, Any] = {
+        "runtime": runtime.value,
+        "model_version": model_version,
+        "instance_type": instance_type,
+        "instance_count": instances,
+        "deployment": {
+            "strategy": strategy.value,
+            "canary_percent": 50 if instances == 2 else 25,
+            "linear_step_percent": 25,
+            "bake_seconds": 600,
+            "termination_wait_seconds": 300,
+            "max_execution_seconds": 3600,
         },
-        "autoscaling": {
-            "minInstances": instances,
-            "maxInstances": instances * 2,
-            "targetInvocationsPerInstance": 1000,
-        },
-        "dataCapturePercent": 20,
+        "autoscaling": {"min_instances": instances, "max_instances": instances * 2},
+        "data_capture_percent": 20,
     }
+    if guardrails is not None:
+        chosen["guardrails"] = guardrails
+    try:
+        service = Service.model_validate(chosen)  # one validation: every problem at once
+    except ValidationError as error:
+        raise RefusedError(
+            "--model-version, --instance-type and --instances make an invalid service entry; nothing written",
+            details=[
+                f"{'.'.join(str(part) for part in item['loc'])} = {item['input']!r}: {item['msg']}"
+                for item in error.errors()
+            ],
+        ) from None
+    steps = {Strategy.canary: "canary_percent", Strategy.linear: "linear_step_percent"}
+    exclude: dict[str, Any] = dict.fromkeys(CONTROLLER_WRITTEN, True)
+    exclude["instance_type" if runtime is Runtime.kserve else "kserve"] = True
+    exclude["deployment"] = {step for chosen, step in steps.items() if chosen is not strategy}
+    return service.model_dump(by_alias=True, exclude=exclude)
 
 
 def render_with_service(path: Path, name: str, entry: dict[str, Any]) -> str:
@@ -169,10 +202,13 @@ def add(
         ),
     ] = None,
     instance_type: Annotated[
-        str, typer.Option("--instance-type", help="SageMaker instance type.")
+        str, typer.Option("--instance-type", help="SageMaker instance type (runtime sagemaker).")
     ] = "ml.m5.large",
     instances: Annotated[int, typer.Option("--instances", help="Instances behind the endpoint.")] = 2,
     strategy: Annotated[Strategy, typer.Option("--strategy", help="Rollout strategy.")] = Strategy.canary,
+    runtime: Annotated[
+        Runtime, typer.Option("--runtime", help="Served by SageMaker or by KServe on the platform's cluster.")
+    ] = Runtime.sagemaker,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result and plan diff as JSON.")] = False,
 ) -> None:
     """Add a service to a stack file with safe defaults and show the plan diff it causes.
@@ -183,7 +219,11 @@ def add(
     from pipelines.promotion.stackfile import restore
 
     entry = service_entry(
-        model_version=model_version, instance_type=instance_type, instances=instances, strategy=strategy
+        model_version=model_version,
+        instance_type=instance_type,
+        instances=instances,
+        strategy=strategy,
+        runtime=runtime,
     )
     addition = prepare_addition(stack, name, entry)
     restore(addition.path, addition.text)
@@ -238,6 +278,9 @@ def new(
             help="Binary: the class whose probability is served (default: the later of the two, sorted).",
         ),
     ] = None,
+    runtime: Annotated[
+        Runtime, typer.Option("--runtime", help="Served by SageMaker or by KServe (in the --stack entries).")
+    ] = Runtime.sagemaker,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Scaffold a service: its contract, a training module and a test, which pass the model gate as written.
@@ -248,6 +291,7 @@ def new(
     a placeholder the loader refuses until it is filled in. Exit 0 written, 1 refused (invalid or
     taken name, unknown task, a label that does not fit the task; nothing written), 2 bad input.
     """
+    from infra.config import Guardrails
     from pipelines.contract.scaffold.bounds import live_accuracy_floor
     from pipelines.contract.scaffold.infer import infer_data
     from pipelines.contract.scaffold.install import build, describe, install, next_commands
@@ -263,9 +307,18 @@ def new(
         raise BadInputError("--positive-class needs --data: the classes are read off the snapshot")
     targets = list(dict.fromkeys(stacks or []))
     _check_name_free(name, root, targets)
-    entry = service_entry(
-        model_version=None, instance_type="ml.m5.large", instances=2, strategy=Strategy.canary
-    )
+
+    def entry_with(guardrails: Guardrails | None = None) -> dict[str, Any]:
+        return service_entry(
+            model_version=None,
+            instance_type="ml.m5.large",
+            instances=2,
+            strategy=Strategy.canary,
+            runtime=runtime,
+            guardrails=guardrails,
+        )
+
+    entry = entry_with()
     _check_entries(name, entry, targets)
     summary = None
     if data is not None and label is not None:
@@ -278,7 +331,7 @@ def new(
     built = build(name, kind, root=root, data=summary, progress=progress)
     try:
         if built.baseline is not None:
-            entry["guardrails"]["minLiveAccuracy"] = live_accuracy_floor(built.baseline)
+            entry = entry_with(Guardrails(min_live_accuracy=live_accuracy_floor(built.baseline)))
         additions = [prepare_addition(stack, name, entry) for stack in targets]
         written = install(built, root, [(addition.path, addition.text) for addition in additions])
     finally:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from infra.config import load_stack_file
 from pipelines.cli import main
@@ -111,3 +112,63 @@ def test_a_new_service_needs_no_model_yet(project: Path, capsys: pytest.CaptureF
     assert "aws:sagemaker/pipeline:Pipeline" in added_types
     assert "aws:sagemaker/endpoint:Endpoint" not in added_types
     assert main(["policy", "--stack", "prod"]) == 0, "an unpinned service breaks no policy rule"
+
+
+def test_the_entry_is_the_schemas_own_dump_with_every_setting_explicit(project: Path) -> None:
+    """One schema: the written entry reads back as the ``Service`` it was dumped from, and names
+    each setting a reviewer should see, with the schema's defaults for those not chosen."""
+    from infra.config import Guardrails, Service
+
+    path = project / "stacks" / "Pulumi.staging.yaml"
+    assert _add("churn-score", "--stack", "staging") == 0
+    written = load_stack_file(path).service("churn-score")
+    raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))["config"]["modelrail:services"][
+        "churn-score"
+    ]
+
+    assert raw == written.model_dump(
+        by_alias=True,
+        exclude={
+            "instance_count_floor": True,
+            "canary_traffic_percent": True,
+            "kserve": True,
+            "deployment": {"linear_step_percent"},
+        },
+    )
+    assert raw["guardrails"] == Guardrails().model_dump(by_alias=True)
+    assert raw["deployment"]["canaryPercent"] == 50  # half of 2 instances
+    assert (written.autoscaling.scale_in_cooldown_seconds, written.serving_threads) == (
+        Service().autoscaling.scale_in_cooldown_seconds,
+        Service().serving_threads,
+    )
+    assert "instanceCountFloor" not in raw and "canaryTrafficPercent" not in raw  # the controller's
+
+
+def test_a_kserve_entry_writes_the_kserve_section_and_no_instance_type(project: Path) -> None:
+    path = project / "stacks" / "Pulumi.local.yaml"
+    assert main(["service", "add", "churn-score", "--stack", "local", "--runtime", "kserve"]) == 0
+    service = load_stack_file(path).service("churn-score")
+    assert service.runtime == "kserve"
+    raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))["config"]["modelrail:services"][
+        "churn-score"
+    ]
+    assert raw["kserve"] == {
+        "namespace": None,
+        "resources": {"cpu": "1", "memory": "2Gi", "cpuLimit": None, "memoryLimit": None},
+        "scaleMetric": "concurrency",
+        "scaleTarget": 10,
+    }
+    assert "instanceType" not in raw
+
+
+def test_options_the_schema_refuses_are_reported_together_and_write_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "stacks" / "Pulumi.staging.yaml"
+    before = path.read_text(encoding="utf-8")
+    code = main(["service", "add", "big", "--stack", "staging", "--instances", "60", "--model-version", "v1"])
+    assert code == 1
+    assert path.read_text(encoding="utf-8") == before
+    err = capsys.readouterr().err
+    assert "model_version = 'v1'" in err
+    assert "autoscaling.max_instances = 120: Input should be less than or equal to 100" in err

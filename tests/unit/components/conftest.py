@@ -26,14 +26,24 @@ def platform_values() -> dict[str, Any]:
     }
 
 
-def endpoint_values(**overrides: Any) -> dict[str, Any]:
+def service_settings(**overrides: Any) -> dict[str, Any]:
+    """A service's stack-config entry (``infra.config.Service``), as a stack file writes it."""
+    settings: dict[str, Any] = {
+        "modelVersion": VERSION,
+        "instanceCount": 4,
+        "deployment": {"strategy": "canary", "canaryPercent": 25, "bakeSeconds": 900},
+        "autoscaling": {"minInstances": 2, "maxInstances": 8},
+    }
+    settings.update(overrides)
+    return settings
+
+
+def endpoint_values(settings: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """A ModelEndpoint's arguments; ``settings`` replaces keys of ``service_settings()``."""
     values: dict[str, Any] = {
         **platform_values(),
         "service": "fraud-score",
-        "model_version": VERSION,
-        "instance_count": 4,
-        "rollout": {"strategy": "canary", "canary_percent": 25, "bake_seconds": 900},
-        "scaling": {"min_instances": 2, "max_instances": 8},
+        "settings": service_settings(**(settings or {})),
         "alerts_topic_arn": "arn:aws:sns:eu-west-1:123456789012:alerts",
         "tags": {"service": "fraud-score", "environment": "prod", "managed-by": "modelrail"},
     }

@@ -8,11 +8,12 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.base import ComponentArgsError
+from components.base import ComponentArgsError, validate_args
 from components.endpoint import ModelEndpoint, ModelEndpointArgs
 from infra import naming
+from infra.config import PLATFORM_KEY, SERVICES_KEY, Service, StackConfigError, parse_config_map
 from pipelines.plan.mocks import PlanMonitor, Registration
-from tests.unit.components.conftest import VERSION, Children, endpoint_values
+from tests.unit.components.conftest import VERSION, Children, endpoint_values, service_settings
 
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -61,7 +62,9 @@ def test_a_canary_endpoint_rolls_back_on_every_guardrail_alarm(
 
 @pulumi.runtime.test  # pulumi ships it unannotated
 def test_a_linear_rollout_shifts_equal_steps(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
-    _, done = _build(endpoint_values(rollout={"strategy": "linear", "linear_step_percent": 20}))
+    _, done = _build(
+        endpoint_values({"deployment": {"strategy": "linear", "linearStepPercent": 20, "bakeSeconds": 300}})
+    )
 
     def check(_: Any) -> None:
         (endpoint,) = _by_type(pulumi_mocks, ENDPOINT)
@@ -77,7 +80,7 @@ def test_a_linear_rollout_shifts_equal_steps(pulumi_mocks: PlanMonitor) -> pulum
 def test_the_endpoint_configuration_is_encrypted_captures_data_and_is_kept_on_delete(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
-    _, done = _build(endpoint_values(data_capture_percent=15))
+    _, done = _build(endpoint_values({"dataCapturePercent": 15}))
 
     def check(_: Any) -> None:
         (config,) = _by_type(pulumi_mocks, CONFIG)
@@ -102,7 +105,9 @@ def test_the_endpoint_configuration_is_encrypted_captures_data_and_is_kept_on_de
 def test_alarms_treat_missing_data_deliberately_and_notify_the_topic(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
-    _, done = _build(endpoint_values(guardrails={"p99_latency_ms": 120, "min_live_accuracy": 0.9}))
+    _, done = _build(
+        endpoint_values({"guardrails": {"p99LatencyMs": 120, "minLiveAccuracy": 0.9, "max4xxRate": 0.02}})
+    )
 
     def check(_: Any) -> None:
         alarms = {a.inputs["name"].rsplit("-score-", 1)[1]: a.inputs for a in _by_type(pulumi_mocks, ALARM)}
@@ -113,8 +118,10 @@ def test_alarms_treat_missing_data_deliberately_and_notify_the_topic(
         assert alarms["live-accuracy"]["namespace"] == "modelrail"
         assert alarms["live-accuracy"]["treatMissingData"] == "ignore"
         assert alarms["live-accuracy"]["comparisonOperator"] == "LessThanThreshold"
+        assert alarms["live-accuracy"]["threshold"] == 0.9
         rate = alarms["5xx-rate"]
         assert [q["id"] for q in rate["metricQueries"]] == ["errors", "invocations", "rate"]
+        assert (rate["threshold"], alarms["4xx-rate"]["threshold"]) == (0.01, 0.02)
         for alarm in alarms.values():
             assert alarm["alarmActions"] == ["arn:aws:sns:eu-west-1:123456789012:alerts"]
 
@@ -126,7 +133,7 @@ def test_without_live_labels_the_accuracy_alarm_stays_but_can_never_fire(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
     """The alarm list is force-new: dropping the alarm would replace the live endpoint."""
-    _, done = _build(endpoint_values(guardrails={"min_live_accuracy": None}))
+    _, done = _build(endpoint_values({"guardrails": {"minLiveAccuracy": None}}))
 
     def check(_: Any) -> None:
         (endpoint,) = _by_type(pulumi_mocks, ENDPOINT)
@@ -169,7 +176,13 @@ def test_the_execution_role_may_read_every_rollback_alarm(pulumi_mocks: PlanMoni
 def test_autoscaling_tracks_invocations_per_instance_on_the_primary_variant(
     pulumi_mocks: PlanMonitor,
 ) -> pulumi.Output[Any]:
-    _, done = _build(endpoint_values())
+    scaling = {
+        "minInstances": 2,
+        "maxInstances": 8,
+        "scaleInCooldownSeconds": 900,
+        "scaleOutCooldownSeconds": 30,
+    }
+    _, done = _build(endpoint_values({"autoscaling": scaling}))
 
     def check(_: Any) -> None:
         (target,) = _by_type(pulumi_mocks, "aws:appautoscaling/target:Target")
@@ -180,6 +193,11 @@ def test_autoscaling_tracks_invocations_per_instance_on_the_primary_variant(
         assert tracking["predefinedMetricSpecification"] == {
             "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
         }
+        assert (tracking["targetValue"], tracking["scaleInCooldown"], tracking["scaleOutCooldown"]) == (
+            1000,
+            900,
+            30,
+        )
 
     return done.apply(check)
 
@@ -234,25 +252,84 @@ def test_metric_helpers_name_the_variant_dimensions() -> None:
 
 
 @pulumi.runtime.test  # pulumi ships it unannotated
+def test_a_new_configuration_starts_at_the_instance_count_floor(
+    pulumi_mocks: PlanMonitor,
+) -> pulumi.Output[Any]:
+    """The floor the controller wrote (instances running when the rollout began) is the start count."""
+    _, done = _build(endpoint_values({"instanceCountFloor": 6}))
+
+    def check(_: Any) -> None:
+        (config,) = _by_type(pulumi_mocks, CONFIG)
+        assert config.inputs["productionVariants"][0]["initialInstanceCount"] == 6
+
+    return done.apply(check)
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
 def test_invalid_arguments_are_all_reported_before_any_resource_exists(pulumi_mocks: PlanMonitor) -> None:
     bad = endpoint_values(
+        {"modelVersion": "v1", "deployment": {"strategy": "canary", "canaryPercent": 101}},
         service="Fraud_Score",
-        model_version="v1",
-        instance_count=1,
-        rollout={"strategy": "canary", "canary_percent": 80},
     )
     with pytest.raises(ComponentArgsError) as raised:
         ModelEndpoint("bad", bad)
     message = str(raised.value)
     assert "service = 'Fraud_Score'" in message
-    assert "model_version = 'v1'" in message
-    assert "rollout.canary_percent = 80" in message
+    assert "settings.modelVersion = 'v1'" in message
+    assert "settings.deployment.canaryPercent = 101: input should be less than or equal to 100" in message
     assert pulumi_mocks.registrations == []
 
 
 def test_cross_field_rules_name_the_value_and_the_fix() -> None:
-    from components.base import validate_args
-
     with pytest.raises(ComponentArgsError) as raised:
-        validate_args("ModelEndpoint 'x'", ModelEndpointArgs, endpoint_values(instance_count=1))
-    assert "instance_count = 1: a canary needs at least 2 instances" in str(raised.value)
+        validate_args("ModelEndpoint 'x'", ModelEndpointArgs, endpoint_values({"instanceCount": 1}))
+    assert raised.value.problems == [
+        "settings.instanceCount = 1: a canary needs at least 2 instances "
+        "(use strategy all_at_once or raise instanceCount)",
+        "settings.instanceCount = 1: between autoscaling.minInstances and maxInstances (2 to 8)",
+    ]
+
+
+def test_the_component_enforces_the_rules_config_validate_reports() -> None:
+    """One schema: the stack file's check and the component's report the same problems, and the
+    component takes the validated ``Service`` itself as well as its mapping."""
+    entry = service_settings(
+        instanceCount=1,
+        deployment={"strategy": "all_at_once", "bakeSeconds": 4000, "maxExecutionSeconds": 600},
+        autoscaling={"minInstances": 3, "maxInstances": 2},
+    )
+    source = "stacks/Pulumi.prod.yaml"
+    config = {
+        PLATFORM_KEY: {"environment": "prod", "region": "eu-west-1", "approvalRequired": True},
+        SERVICES_KEY: {"fraud-score": entry},
+    }
+    with pytest.raises(StackConfigError) as stack_error:
+        parse_config_map(config, stack="prod", source=source)
+    prefix = f"{source}: config.{SERVICES_KEY}.fraud-score."
+    stack_problems = [str(issue).removeprefix(prefix) for issue in stack_error.value.issues]
+    assert [problem.split(" = ")[0] for problem in stack_problems] == [
+        "deployment.bakeSeconds",
+        "deployment",
+        "deployment.maxExecutionSeconds",
+        "deployment.strategy",
+        "autoscaling.minInstances",
+        "instanceCount",
+    ]
+
+    for settings in (entry, Service.model_validate(entry)):
+        with pytest.raises(ComponentArgsError) as component_error:
+            validate_args("ModelEndpoint 'x'", ModelEndpointArgs, {**endpoint_values(), "settings": settings})
+        problems = [p.removeprefix("settings.") for p in component_error.value.problems]
+        assert problems == stack_problems
+
+
+def test_an_endpoint_needs_a_pinned_sagemaker_service() -> None:
+    with pytest.raises(ComponentArgsError) as raised:
+        validate_args(
+            "ModelEndpoint 'x'",
+            ModelEndpointArgs,
+            endpoint_values({"modelVersion": None, "runtime": "kserve"}),
+        )
+    message = str(raised.value)
+    assert "settings.runtime = 'kserve': a ModelEndpoint serves runtime 'sagemaker' only" in message
+    assert "settings.modelVersion = None: an endpoint serves a pinned model version" in message

@@ -14,6 +14,7 @@ from components.monitoring import Alerts, ServiceMonitor
 from components.pipeline_definition import REGISTER_MODULE
 from components.registry import ModelRegistry
 from components.training import Training
+from infra.config import Guardrails
 from pipelines.plan.mocks import PlanMonitor, Registration
 from tests.unit.components.conftest import Children, platform_values
 
@@ -297,6 +298,7 @@ def test_service_monitor_schedules_data_quality_on_the_endpoint(
             **{k: v for k, v in platform_values().items() if "repository" not in k},
             "service": "svc",
             "endpoint_name": "prod-svc",
+            "guardrails": Guardrails(min_live_accuracy=0.75, max_prediction_drift=0.2),
             "tags": TAGS,
         },
         opts=children.opts,
@@ -310,6 +312,16 @@ def test_service_monitor_schedules_data_quality_on_the_endpoint(
         assert schedule.inputs["monitoringScheduleConfig"]["monitoringType"] == "DataQuality"
         (dashboard,) = _of(pulumi_mocks, "aws:cloudwatch/dashboard:Dashboard")
         assert dashboard.inputs["dashboardName"] == "modelrail-prod-svc"
+        widgets = {
+            w["properties"]["title"]: w["properties"]
+            for w in json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+        }
+        lines = {
+            title: widget["annotations"]["horizontal"][0]["value"]
+            for title, widget in widgets.items()
+            if "annotations" in widget
+        }
+        assert lines == {"Live accuracy": 0.75, "Prediction drift (Jensen-Shannon)": 0.2}
 
     return children.settled(monitor).apply(check)
 
@@ -317,7 +329,16 @@ def test_service_monitor_schedules_data_quality_on_the_endpoint(
 def test_service_monitor_needs_an_analyzer_image_in_unknown_regions() -> None:
     values = {k: v for k, v in platform_values().items() if "repository" not in k}
     with pytest.raises(ComponentArgsError, match="pass analyzer_image_uri"):
-        ServiceMonitor("m", {**values, "region": "ap-south-2", "service": "svc", "endpoint_name": "e"})
+        ServiceMonitor(
+            "m",
+            {
+                **values,
+                "region": "ap-south-2",
+                "service": "svc",
+                "endpoint_name": "e",
+                "guardrails": Guardrails(),
+            },
+        )
 
 
 def _registration(monitor: PlanMonitor, urn_suffix: str) -> Registration:
