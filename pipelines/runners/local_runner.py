@@ -1,9 +1,11 @@
 """The embedded default's StackRunner: the offline plan plus the local sandbox.
 
 ``up`` renders the stack file's plan (the same program ``pulumi up`` would run), remembers it
-as applied, and hands each service's desired version to the sandbox, which rolls it out with
-SageMaker's blue/green semantics; it blocks until the rollout has finished, as ``pulumi up``
-does on a real endpoint. ``preview`` diffs the desired plan against the last applied one.
+as applied, and hands each service's desired version to the sandbox: a ``runtime: sagemaker``
+service is rolled out with SageMaker's blue/green semantics, a ``runtime: kserve`` one gets its
+predictor spec (version and ``canaryTrafficPercent``) applied to its InferenceService. Either way
+it blocks until the sandbox has finished, as ``pulumi up`` does on a real endpoint. ``preview``
+diffs the desired plan against the last applied one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.config import load_stack_file
+from infra.config import Service, StackConfig, load_stack_file
 from infra.naming import endpoint_name
 from pipelines.console import dumps
 from pipelines.runners.base import EndpointState, Preview, ResourceChange
@@ -72,7 +74,10 @@ class LocalStackRunner:
         desired = self._desired()
         config = load_stack_file(self.project_dir / "stacks" / f"Pulumi.{self.stack}.yaml")
         for name, service in sorted(config.services.items()):
-            if service.runtime != "sagemaker" or service.model_version is None:
+            if service.model_version is None:
+                continue
+            if service.runtime == "kserve":
+                self._apply_revision(config, name, service, service.model_version)
                 continue
             if self._serving_version(name) == service.model_version:
                 continue
@@ -81,6 +86,32 @@ class LocalStackRunner:
             self.sandbox.wait(name, timeout=float(service.deployment.max_execution_seconds))
         self.applied_path.write_text(dumps({**desired, "message": message}), encoding="utf-8")
         return self.outputs()
+
+    def _apply_revision(self, config: StackConfig, name: str, service: Service, version: str) -> None:
+        """Apply the service's predictor spec when it differs from the one its InferenceService last
+        applied, as ``kubectl apply`` of an unchanged spec is no change (and no new generation)."""
+        wanted = (version, service.canary_traffic_percent)
+        if self._applied_spec(name) == wanted:
+            return
+        self.sandbox.apply_revision(
+            name,
+            version,
+            self.model_dir_for(name, version),
+            service.canary_traffic_percent,
+            namespace=service.kserve.namespace or config.platform.kubernetes.namespace,
+        )
+
+    def _applied_spec(self, service: str) -> tuple[str, int | None] | None:
+        """(version, canaryTrafficPercent) of the InferenceService's last applied spec; None before one."""
+        from pipelines.sandbox import EndpointNotFoundError
+        from pipelines.sandbox.revisions import VERSION_ANNOTATION
+
+        try:
+            document = self.sandbox.inference_service(service)
+        except EndpointNotFoundError:
+            return None  # never applied: the first spec creates the InferenceService
+        version = str(document["metadata"]["annotations"][VERSION_ANNOTATION])
+        return version, document["spec"]["predictor"].get("canaryTrafficPercent")
 
     def _serving_version(self, service: str) -> str | None:
         from pipelines.sandbox import EndpointNotFoundError
@@ -101,7 +132,14 @@ class LocalStackRunner:
         services: dict[str, Any] = {}
         from pipelines.sandbox import EndpointNotFoundError
 
-        for name in sorted(config.services):
+        for name, service in sorted(config.services.items()):
+            if service.runtime == "kserve":
+                try:
+                    document = self.sandbox.inference_service(name)
+                except EndpointNotFoundError:
+                    continue
+                services[name] = _inference_service_outputs(document)
+                continue
             try:
                 described = self.sandbox.describe_endpoint(name)
             except EndpointNotFoundError:
@@ -114,8 +152,23 @@ class LocalStackRunner:
         return {"services": services}
 
 
+def _inference_service_outputs(document: dict[str, Any]) -> dict[str, Any]:
+    """A KServe service's stack outputs: where its InferenceService is and which revisions it runs."""
+    predictor = document["status"]["components"]["predictor"]
+    outputs = {
+        "inferenceServiceName": document["metadata"]["name"],
+        "namespace": document["metadata"]["namespace"],
+        "url": document["status"]["url"],
+    }
+    for key in ("latestCreatedRevision", "latestReadyRevision", "latestRolledoutRevision"):
+        if key in predictor:
+            outputs[key] = predictor[key]
+    return outputs
+
+
 class SandboxEndpoints:
-    """``DescribeEndpoint`` for the sandbox's endpoints."""
+    """``DescribeEndpoint`` for the sandbox's SageMaker-style endpoints (a KServe service's inspector
+    reads ``SandboxClient.inference_service`` instead)."""
 
     def __init__(self, sandbox: SandboxClient) -> None:
         self.sandbox = sandbox

@@ -31,7 +31,8 @@ from infra.naming import GUARDRAILS
 from pipelines.dependencies import DependencyUnavailableError
 from pipelines.errors import BadInputError, ModelrailError, RefusedError
 from pipelines.sandbox.description import EndpointDescription
-from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND
+from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND, READY_TIMEOUT_SECONDS
+from pipelines.sandbox.revisions import DEFAULT_NAMESPACE, settled
 from pipelines.sandbox.state import DaemonState, ProcessRecord, clear_state, read_state, sandbox_dir
 
 START_TIMEOUT_SECONDS = 30.0
@@ -39,6 +40,10 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.2
 RETRY_DELAYS_SECONDS = (0.2, 0.5, 1.0)
 """Backoff between attempts of a read (GET) when the daemon runs but does not answer."""
+REVISION_TIMEOUT_SECONDS = READY_TIMEOUT_SECONDS + 30.0
+"""A revision settles once its server answers ``/ping`` or gives up (``READY_TIMEOUT_SECONDS``)."""
+SERVICE_PATHS = ("/control/endpoints/", "/control/inferenceservices/", "/control/services/", "/control/abort")
+"""Control paths whose 404 means the service has no endpoint (or InferenceService) yet."""
 
 
 class SandboxNotRunningError(DependencyUnavailableError):
@@ -46,7 +51,8 @@ class SandboxNotRunningError(DependencyUnavailableError):
 
 
 class EndpointNotFoundError(BadInputError):
-    """No endpoint for that service yet (SageMaker's DescribeEndpoint fails the same way)."""
+    """No endpoint (or InferenceService) for that service yet, as SageMaker's DescribeEndpoint
+    and ``kubectl get inferenceservice`` fail."""
 
 
 class SandboxTimeoutError(ModelrailError):
@@ -286,9 +292,70 @@ class SandboxClient:
             "POST", "/control/alarm", {"service": service, "guardrail": guardrail, "reason": reason}
         )
 
+    def apply_revision(
+        self,
+        service: str,
+        version: str,
+        model_dir: Path,
+        canary_percent: int | None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        timeout: float = REVISION_TIMEOUT_SECONDS,
+    ) -> dict[str, Any]:
+        """Apply a KServe predictor spec and block until the InferenceService has settled; its document.
+
+        A new version starts a revision and moves traffic once it is ready (``canary_percent``
+        N: N% to it, the rest on the latest rolled-out revision; ``None``: all of it). The same
+        version with another share only re-splits. A revision that never becomes ready leaves
+        traffic where it was and the document ``Ready: False``; that is a result, not an error.
+        ``SandboxTimeoutError`` after ``timeout`` seconds; ``RefusedError`` while another
+        revision of the service is still starting.
+        """
+        model_dir = Path(model_dir).resolve()
+        if not model_dir.is_dir():
+            raise BadInputError(f"{model_dir}: the model directory does not exist")
+        self._request(
+            "POST",
+            "/control/revisions",
+            {
+                "service": service,
+                "version": version,
+                "model_dir": str(model_dir),
+                "canary_percent": canary_percent,
+                "namespace": namespace,
+            },
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            document = self.inference_service(service)
+            if settled(document):
+                return document
+            if time.monotonic() >= deadline:
+                raise SandboxTimeoutError(
+                    f"InferenceService {document['metadata']['name']} has not observed generation "
+                    f"{document['metadata']['generation']} after {timeout:g} s (revision "
+                    f"{document['status']['components']['predictor']['latestCreatedRevision']} still starting)"
+                )
+            time.sleep(POLL_SECONDS)
+
+    def inference_service(self, service: str) -> dict[str, Any]:
+        """The service's InferenceService document, shaped as ``kubectl get inferenceservice -o json``.
+
+        ``EndpointNotFoundError`` before the service's first applied revision.
+        """
+        return self._request("GET", f"/control/inferenceservices/{service}")
+
+    def abort_canary(self, service: str, reason: str) -> None:
+        """Patch ``canaryTrafficPercent`` to 0: the latest revision's traffic goes back at once.
+
+        Idempotent: without a canary in flight nothing changes.
+        """
+        self._request("POST", "/control/abort", {"service": service, "reason": reason})
+
     def endpoint_url(self, service: str) -> str:
-        """The service's base URL: ``/invocations``, ``/labels`` and ``/ping`` hang off it."""
-        return self.describe_endpoint(service).url
+        """The service's base URL, endpoint or InferenceService alike: ``/invocations``, ``/labels``
+        and ``/ping`` hang off it."""
+        return str(self._request("GET", f"/control/services/{service}")["url"])
 
     def metrics_text(self, at: float | None = None) -> str:
         """The router's Prometheus exposition, now or as of ``at`` (epoch seconds)."""
@@ -345,7 +412,7 @@ class SandboxClient:
             raw = self._send(request, timeout, retry=method == "GET")
         except urllib.error.HTTPError as error:
             message = _error_message(error)
-            if error.code == 404 and path.startswith("/control/endpoints/"):
+            if error.code == 404 and path.startswith(SERVICE_PATHS):
                 raise EndpointNotFoundError(message) from None
             if error.code in (400, 404):
                 raise BadInputError(message) from None

@@ -5,8 +5,12 @@ One port serves everything:
 * the router: ``POST /endpoints/<service>/invocations``, ``POST /endpoints/<service>/labels``,
   ``GET /endpoints/<service>/ping``;
 * metrics: ``GET /metrics`` (Prometheus text; ``?at=<epoch seconds>`` for an earlier reading);
-* control: ``GET /control/status``, ``GET /control/endpoints/<service>``,
-  ``POST /control/deploy``, ``POST /control/alarm``, ``POST /control/stop``.
+* control: ``GET /control/status``, ``GET /control/services/<service>`` (its runtime and URL),
+  ``POST /control/stop``; SageMaker-style endpoints: ``GET /control/endpoints/<service>``,
+  ``POST /control/deploy``, ``POST /control/alarm``; KServe-style InferenceServices:
+  ``GET /control/inferenceservices/<service>``, ``POST /control/revisions``, ``POST /control/abort``.
+
+The router's paths are the same for both kinds, so a load generator need not know which it drives.
 
 The daemon records itself and every model server in ``daemon.json`` and stops them all on
 ``/control/stop``, SIGTERM or SIGINT. It leads its own process group (the client starts it with
@@ -36,6 +40,7 @@ from pydantic import ValidationError
 from infra.config import DeploymentPolicy
 from pipelines.sandbox.endpoint import DeploymentInProgressError
 from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND
+from pipelines.sandbox.inference_service import InferenceService
 from pipelines.sandbox.runtime import Sandbox, UnknownServiceError
 from pipelines.sandbox.state import DaemonState, ProcessRecord, clear_state, write_state
 
@@ -63,11 +68,22 @@ class Handler(BaseHTTPRequestHandler):
                 text = sandbox.book.exposition(None if at is None else float(at))
                 self._reply(HTTPStatus.OK, text.encode(), "text/plain; version=0.0.4")
             elif parts == ["control", "status"]:
-                self._json(HTTPStatus.OK, {"pid": os.getpid(), "endpoints": sandbox.status()})
+                payload = {
+                    "pid": os.getpid(),
+                    "endpoints": sandbox.status(),
+                    "inference_services": sandbox.inference_services(),
+                }
+                self._json(HTTPStatus.OK, payload)
+            elif len(parts) == 3 and parts[:2] == ["control", "services"]:
+                found = sandbox.service(parts[2])
+                runtime = "kserve" if isinstance(found, InferenceService) else "sagemaker"
+                self._json(HTTPStatus.OK, {"service": parts[2], "runtime": runtime, "url": found.url})
             elif len(parts) == 3 and parts[:2] == ["control", "endpoints"]:
                 self._json(HTTPStatus.OK, sandbox.describe(parts[2]).to_json())
+            elif len(parts) == 3 and parts[:2] == ["control", "inferenceservices"]:
+                self._json(HTTPStatus.OK, sandbox.inference_service(parts[2]).document())
             elif len(parts) == 3 and parts[0] == "endpoints" and parts[2] == "ping":
-                healthy = sandbox.describe(parts[1]).status in ("InService", "Updating", "RollingBack")
+                healthy = sandbox.service(parts[1]).in_service()
                 self._reply(HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE, b"", "text/plain")
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no route GET {url.path}"})
@@ -100,6 +116,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.OK, sandbox.labels(parts[1], [dict(item) for item in items]))
             elif parts == ["control", "deploy"]:
                 self._deploy(json.loads(body))
+            elif parts == ["control", "revisions"]:
+                self._apply_revision(json.loads(body))
+            elif parts == ["control", "abort"]:
+                request = json.loads(body)
+                aborted = sandbox.abort_canary(str(request["service"]), str(request["reason"]))
+                self._json(HTTPStatus.OK, {"aborted": aborted})
             elif parts == ["control", "alarm"]:
                 request = json.loads(body)
                 rolled = sandbox.trip_alarm(request["service"], request["guardrail"], request["reason"])
@@ -128,6 +150,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         started = self.server.sandbox.deploy(
             str(request["service"]), str(request["version"]), model_dir, policy
+        )
+        self._json(HTTPStatus.ACCEPTED, {"started": started})
+
+    def _apply_revision(self, request: dict[str, Any]) -> None:
+        model_dir = Path(request["model_dir"])
+        if not model_dir.is_dir():
+            self._json(HTTPStatus.BAD_REQUEST, {"error": f"model directory {model_dir} does not exist"})
+            return
+        percent = request["canary_percent"]
+        if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int)):
+            self._json(
+                HTTPStatus.BAD_REQUEST,
+                {"error": f"canary_percent = {percent!r}; allowed: an integer 0..100, or null"},
+            )
+            return
+        started = self.server.sandbox.apply_revision(
+            str(request["service"]), str(request["version"]), model_dir, percent, str(request["namespace"])
         )
         self._json(HTTPStatus.ACCEPTED, {"started": started})
 

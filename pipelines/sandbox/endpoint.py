@@ -21,10 +21,9 @@ from pipelines.sandbox.description import (
     DeploymentPhase,
     EndpointDescription,
     EndpointStatus,
-    FleetDescription,
     config_name,
 )
-from pipelines.sandbox.fleet import FleetStartError, ModelServerProcess
+from pipelines.sandbox.fleet import FleetSet, FleetStartError
 
 ENVIRONMENT = "local"
 """The sandbox stands in for the ``local`` stack's endpoints."""
@@ -44,8 +43,8 @@ def traffic_steps(policy: DeploymentPolicy) -> list[float]:
     return [1.0]
 
 
-class Endpoint:
-    """The live state of one service's endpoint; every change goes through ``_lock``."""
+class Endpoint(FleetSet):
+    """The live state of one service's endpoint; its fleets are keyed by version."""
 
     def __init__(
         self,
@@ -53,19 +52,11 @@ class Endpoint:
         url: str,
         command: Sequence[str],
         log_dir: Path,
-        on_change: Callable[[Endpoint], None],
+        on_change: Callable[[FleetSet], None],
         on_restart: Callable[[str, str], None],
     ) -> None:
-        self.service = service
-        self.url = url
-        self._command = tuple(command)
-        self._log_dir = log_dir
-        self._on_change = on_change
-        self._on_restart = on_restart
-        self._lock = threading.RLock()
+        super().__init__(service, url, command, log_dir, on_change, on_restart)
         self._alarm = threading.Event()
-        self.fleets: dict[str, ModelServerProcess] = {}
-        self.weights: dict[str, float] = {}
         self.serving_version: str | None = None
         self.target_version: str | None = None
         self.status: EndpointStatus = "Creating"
@@ -73,10 +64,6 @@ class Endpoint:
         self.failure_reason: str | None = None
         self.alarms: dict[str, str] = {}
         self.updated_at = time.time()
-        self._thread: threading.Thread | None = None
-        self._starting: ModelServerProcess | None = None
-        """A fleet whose server is coming up (not yet in ``fleets``), so ``stop`` can end it too."""
-        self._closed = False
 
     # ---- what the router and the control API read ----
 
@@ -96,16 +83,7 @@ class Endpoint:
                 target_version=self.target_version,
                 weights=dict(self.weights),
                 alarms=dict(self.alarms),
-                fleets=tuple(
-                    FleetDescription(
-                        version=version,
-                        port=fleet.port,
-                        pid=fleet.pid,
-                        restarts=fleet.restarts,
-                        healthy=fleet.process is not None and fleet.process.poll() is None,
-                    )
-                    for version, fleet in self.fleets.items()
-                ),
+                fleets=self.fleet_descriptions(),
                 updated_at=self.updated_at,
             )
 
@@ -116,20 +94,6 @@ class Endpoint:
                 version: "baseline" if version == self.serving_version else "canary"
                 for version in self.fleets
             }
-
-    def route(self, draw: float) -> ModelServerProcess | None:
-        """The fleet for a request, given a uniform draw in [0, 1); ``None`` when nothing serves."""
-        with self._lock:
-            cumulative = 0.0
-            chosen = None
-            for version, weight in self.weights.items():
-                if weight <= 0:
-                    continue
-                cumulative += weight
-                chosen = self.fleets.get(version)
-                if draw < cumulative:
-                    break
-            return chosen
 
     # ---- what the control API changes ----
 
@@ -179,56 +143,17 @@ class Endpoint:
         self._on_change(self)
         return rolling_back
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop every fleet, including one a deployment is starting right now (the sandbox is shutting down)."""
-        with self._lock:
-            self._closed = True
-            self._alarm.set()
-            fleets = list(self.fleets.values())
-            if self._starting is not None:
-                fleets.append(self._starting)
-            self.fleets = {}
-            self.weights = {}
-            thread = self._thread
-        for fleet in fleets:
-            fleet.stop()
-        if thread is not None:
-            thread.join(timeout)
-
-    def watch(self) -> None:
-        """Restart a fleet that exited, or missed ``/ping`` twice running (called by the watchdog)."""
-        with self._lock:
-            fleets = list(self.fleets.items())
-        for version, fleet in fleets:
-            exited = fleet.process is None or fleet.process.poll() is not None
-            if not exited and fleet.healthy():
-                fleet.misses = 0
-                continue
-            fleet.misses += 1
-            if not exited and fleet.misses < 2:
-                continue
-            self._on_restart(self.service, version)  # counted as attempted, in step with fleet.restarts
-            try:
-                fleet.restart()
-            except FleetStartError:
-                continue  # tried again on the next round; its requests keep failing as 5xx
-            fleet.misses = 0
-            self._on_change(self)
+    def _stopping(self) -> None:
+        self._alarm.set()
 
     # ---- the deployment itself ----
 
     def _run(self, version: str, model_dir: Path, policy: DeploymentPolicy) -> None:
-        fleet = ModelServerProcess(self.service, version, model_dir, self._command, self._log_dir)
-        with self._lock:
-            self._starting = fleet
         try:
-            fleet.start()
+            fleet = self._launch(version, model_dir)
         except FleetStartError as error:
             self._fail(version, f"the new fleet did not start: {error}")
             return
-        finally:
-            with self._lock:
-                self._starting = None
         with self._lock:
             if self._closed:
                 fleet.stop()

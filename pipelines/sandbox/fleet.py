@@ -1,4 +1,10 @@
-"""One model server process on loopback, started from a command template and watched over ``/ping``."""
+"""Model server processes on loopback, and the weighted set of them behind one service's URL.
+
+``ModelServerProcess`` is one server, started from a command template and watched over
+``/ping``. ``FleetSet`` is what a SageMaker-style endpoint and a KServe-style InferenceService
+share: the router's weighted choice among their servers, the watchdog's restarts, scaling a
+server down once it takes no traffic, and stopping them all.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipelines.errors import BadInputError
+from pipelines.sandbox.description import FleetDescription
 from pipelines.sandbox.outputs import ServedOutput
 from pipelines.serving.launch import launcher_command, serving_environment
 from pipelines.serving.threads import DEFAULT_SERVING_THREADS
@@ -153,3 +161,157 @@ class ModelServerProcess:
         except OSError:
             return "(no log)"
         return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+
+class FleetSet:
+    """The model servers behind one service's URL and the share of its traffic each takes.
+
+    Servers are keyed by the service's own name for them: the version for a SageMaker-style
+    endpoint, the revision for an InferenceService. ``weights`` uses the same keys. Every change
+    goes through ``_lock``; ``on_change`` is called after one, outside it.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        url: str,
+        command: Sequence[str],
+        log_dir: Path,
+        on_change: Callable[[FleetSet], None],
+        on_restart: Callable[[str, str], None],
+    ) -> None:
+        self.service = service
+        self.url = url
+        self._command = tuple(command)
+        self._log_dir = log_dir
+        self._on_change = on_change
+        self._on_restart = on_restart
+        self._lock = threading.RLock()
+        self.fleets: dict[str, ModelServerProcess] = {}
+        self.weights: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        """The rollout in flight (one at a time), joined by ``stop``."""
+        self._starting: list[ModelServerProcess] = []
+        """Servers coming up (not yet in ``fleets``), so ``stop`` can end them too."""
+        self._scaling_down: dict[str, tuple[ModelServerProcess, float]] = {}
+        """Servers that left the traffic, each with the monotonic time it stops at."""
+        self._closed = False
+
+    # ---- what the router and the control API read ----
+
+    def roles(self) -> dict[str, str]:
+        """``baseline`` or ``canary`` per served version, for the metrics' ``variant_info``."""
+        raise NotImplementedError
+
+    def version_weights(self) -> dict[str, float]:
+        """Share of traffic per version (two keys may serve one version)."""
+        with self._lock:
+            shares: dict[str, float] = {}
+            for key, weight in self.weights.items():
+                fleet = self.fleets.get(key)
+                if fleet is not None:
+                    shares[fleet.version] = round(shares.get(fleet.version, 0.0) + weight, 6)
+            return shares
+
+    def in_service(self) -> bool:
+        """Whether some server takes traffic (the router's own ``/ping``)."""
+        with self._lock:
+            return any(weight > 0 for weight in self.weights.values())
+
+    def fleet_descriptions(self) -> tuple[FleetDescription, ...]:
+        with self._lock:
+            return tuple(
+                FleetDescription(
+                    version=fleet.version,
+                    port=fleet.port,
+                    pid=fleet.pid,
+                    restarts=fleet.restarts,
+                    healthy=fleet.process is not None and fleet.process.poll() is None,
+                )
+                for fleet in self.fleets.values()
+            )
+
+    def servers(self) -> list[ModelServerProcess]:
+        """Every server that may be running: routed ones and ones waiting to scale down."""
+        with self._lock:
+            return [*self.fleets.values(), *(fleet for fleet, _ in self._scaling_down.values())]
+
+    def route(self, draw: float) -> ModelServerProcess | None:
+        """The server for a request, given a uniform draw in [0, 1); ``None`` when nothing serves."""
+        with self._lock:
+            cumulative = 0.0
+            chosen = None
+            for key, weight in self.weights.items():
+                if weight <= 0:
+                    continue
+                cumulative += weight
+                chosen = self.fleets.get(key)
+                if draw < cumulative:
+                    break
+            return chosen
+
+    # ---- housekeeping ----
+
+    def watch(self) -> None:
+        """Restart a server that exited, or missed ``/ping`` twice running, and stop the servers
+        whose scale-down wait is over (called by the watchdog)."""
+        now = time.monotonic()
+        with self._lock:
+            fleets = list(self.fleets.values())
+            due = [key for key, (_, at) in self._scaling_down.items() if at <= now]
+            retired = [self._scaling_down.pop(key)[0] for key in due]
+        for fleet in retired:
+            fleet.stop()
+        if retired:
+            self._on_change(self)
+        for fleet in fleets:
+            exited = fleet.process is None or fleet.process.poll() is not None
+            if not exited and fleet.healthy():
+                fleet.misses = 0
+                continue
+            fleet.misses += 1
+            if not exited and fleet.misses < 2:
+                continue
+            self._on_restart(self.service, fleet.version)  # counted as attempted, in step with fleet.restarts
+            try:
+                fleet.restart()
+            except FleetStartError:
+                continue  # tried again on the next round; its requests keep failing as 5xx
+            fleet.misses = 0
+            self._on_change(self)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every server, including one a rollout is starting right now (the sandbox is shutting down)."""
+        with self._lock:
+            self._closed = True
+            self._stopping()
+            servers = [*self.servers(), *self._starting]
+            self.fleets = {}
+            self.weights = {}
+            self._scaling_down = {}
+            thread = self._thread
+        for fleet in servers:
+            fleet.stop()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _stopping(self) -> None:
+        """Hook for a subclass to wake its rollout thread when the sandbox stops."""
+
+    def _launch(self, version: str, model_dir: Path) -> ModelServerProcess:
+        """Start a server for ``version`` and wait for ``/ping``; ``FleetStartError`` if it never answers."""
+        fleet = ModelServerProcess(self.service, version, model_dir, self._command, self._log_dir)
+        with self._lock:
+            self._starting.append(fleet)
+        try:
+            fleet.start()
+        finally:
+            with self._lock:
+                self._starting.remove(fleet)
+        return fleet
+
+    def _scale_down(self, key: str, after_seconds: float) -> None:
+        """Take a server out of routing now and stop it once ``after_seconds`` have passed."""
+        fleet = self.fleets.pop(key)
+        self.weights.pop(key, None)
+        self._scaling_down[key] = (fleet, time.monotonic() + after_seconds)

@@ -1,4 +1,5 @@
-"""The sandbox inside the daemon: its endpoints, the router's forwarding, labels and metrics."""
+"""The sandbox inside the daemon: its endpoints and InferenceServices, the router's forwarding, labels
+and metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from infra.config import DeploymentPolicy
 from infra.naming import GUARDRAILS
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.endpoint import Endpoint
+from pipelines.sandbox.fleet import FleetSet
+from pipelines.sandbox.inference_service import InferenceService
 from pipelines.sandbox.metrics import MetricsBook
 from pipelines.sandbox.outputs import Guess, ServedOutput
 
@@ -27,7 +30,11 @@ PREDICTIONS_KEPT = 200_000
 
 
 class UnknownServiceError(KeyError):
-    """No endpoint of that name in the sandbox."""
+    """No endpoint (or InferenceService) of that name in the sandbox."""
+
+
+class WrongRuntimeError(ValueError):
+    """A SageMaker call for a service the sandbox serves as an InferenceService, or the reverse."""
 
 
 @dataclass(frozen=True)
@@ -50,32 +57,54 @@ class Sandbox:
         self.log_dir = log_dir
         self.book = MetricsBook()
         self._on_processes = on_processes
-        self._endpoints: dict[str, Endpoint] = {}
+        self._services: dict[str, Endpoint | InferenceService] = {}
+        """One entry per service: a SageMaker-style endpoint or an InferenceService, never both."""
         self._lock = threading.Lock()
         self._predictions: OrderedDict[str, tuple[str, str, ServedOutput, list[Guess]]] = OrderedDict()
         self._random = random.Random()
 
     # ---- control plane ----
 
-    def endpoint(self, service: str) -> Endpoint:
+    def service(
+        self, service: str, kind: str = "endpoint or InferenceService"
+    ) -> Endpoint | InferenceService:
+        """The service's endpoint or InferenceService; ``UnknownServiceError`` (naming ``kind``) if neither."""
         with self._lock:
             try:
-                return self._endpoints[service]
+                return self._services[service]
             except KeyError:
-                known = ", ".join(sorted(self._endpoints)) or "none"
-                raise UnknownServiceError(
-                    f"no endpoint for service {service!r} (endpoints: {known})"
-                ) from None
+                known = ", ".join(sorted(self._services)) or "none"
+                raise UnknownServiceError(f"no {kind} for service {service!r} (services: {known})") from None
 
-    def endpoints(self) -> list[Endpoint]:
+    def endpoint(self, service: str) -> Endpoint:
+        """The service's SageMaker-style endpoint."""
+        found = self.service(service, "endpoint")
+        if not isinstance(found, Endpoint):
+            raise UnknownServiceError(
+                f"no endpoint for service {service!r}: it is served as KServe InferenceService "
+                f"{found.state.name} (read its document instead)"
+            )
+        return found
+
+    def inference_service(self, service: str) -> InferenceService:
+        """The service's KServe-style InferenceService."""
+        found = self.service(service, "InferenceService")
+        if not isinstance(found, InferenceService):
+            raise UnknownServiceError(
+                f"no InferenceService for service {service!r}: it is served as SageMaker endpoint "
+                f"{found.describe().endpoint_name}"
+            )
+        return found
+
+    def services(self) -> list[Endpoint | InferenceService]:
         with self._lock:
-            return list(self._endpoints.values())
+            return list(self._services.values())
 
     def deploy(self, service: str, version: str, model_dir: Path, policy: DeploymentPolicy) -> bool:
         with self._lock:
-            endpoint = self._endpoints.get(service)
-            if endpoint is None:
-                endpoint = Endpoint(
+            found = self._services.get(service)
+            if found is None:
+                found = Endpoint(
                     service,
                     f"{self.base_url}/endpoints/{service}",
                     self.command,
@@ -83,8 +112,40 @@ class Sandbox:
                     on_change=self._changed,
                     on_restart=self.book.restart,
                 )
-                self._endpoints[service] = endpoint
-        return endpoint.deploy(version, model_dir, policy)
+                self._services[service] = found
+        if not isinstance(found, Endpoint):
+            raise WrongRuntimeError(
+                f"service {service!r} is served as KServe InferenceService {found.state.name}; "
+                "apply a revision to it instead of a SageMaker deployment"
+            )
+        return found.deploy(version, model_dir, policy)
+
+    def apply_revision(
+        self, service: str, version: str, model_dir: Path, canary_percent: int | None, namespace: str
+    ) -> bool:
+        """Apply a predictor spec to the service's InferenceService (created by the first one)."""
+        with self._lock:
+            found = self._services.get(service)
+            if found is None:
+                found = InferenceService(
+                    service,
+                    f"{self.base_url}/endpoints/{service}",
+                    self.command,
+                    self.log_dir,
+                    on_change=self._changed,
+                    on_restart=self.book.restart,
+                    namespace=namespace,
+                )
+                self._services[service] = found
+        if not isinstance(found, InferenceService):
+            raise WrongRuntimeError(
+                f"service {service!r} is served as SageMaker endpoint {found.describe().endpoint_name}; "
+                "deploy to it instead of applying a KServe revision"
+            )
+        return found.apply(version, model_dir, canary_percent)
+
+    def abort_canary(self, service: str, reason: str) -> bool:
+        return self.inference_service(service).abort_canary(reason)
 
     def trip_alarm(self, service: str, guardrail: str, reason: str) -> bool:
         if guardrail not in GUARDRAILS:
@@ -95,35 +156,48 @@ class Sandbox:
         return self.endpoint(service).describe()
 
     def status(self) -> dict[str, Any]:
-        return {endpoint.service: endpoint.describe().to_json() for endpoint in self.endpoints()}
+        """Every SageMaker-style endpoint's description, keyed by service."""
+        return {
+            found.service: found.describe().to_json()
+            for found in self.services()
+            if isinstance(found, Endpoint)
+        }
+
+    def inference_services(self) -> dict[str, Any]:
+        """Every InferenceService's document, keyed by service."""
+        return {
+            found.service: found.document()
+            for found in self.services()
+            if isinstance(found, InferenceService)
+        }
 
     def pids(self) -> list[tuple[int, str, str]]:
         """(pid, service, version) of every running model server."""
         return [
-            (fleet.pid, endpoint.service, version)
-            for endpoint in self.endpoints()
-            for version, fleet in list(endpoint.fleets.items())
+            (fleet.pid, found.service, fleet.version)
+            for found in self.services()
+            for fleet in found.servers()
             if fleet.pid is not None
         ]
 
     def watch(self) -> None:
-        for endpoint in self.endpoints():
-            endpoint.watch()
+        for found in self.services():
+            found.watch()
 
     def shutdown(self) -> None:
-        for endpoint in self.endpoints():
-            endpoint.stop()
+        for found in self.services():
+            found.stop()
 
-    def _changed(self, endpoint: Endpoint) -> None:
-        description = endpoint.describe()
-        self.book.set_service(endpoint.service, endpoint.roles(), description.weights, description.alarms)
+    def _changed(self, fleets: FleetSet) -> None:
+        alarms = fleets.describe().alarms if isinstance(fleets, Endpoint) else {}
+        self.book.set_service(fleets.service, fleets.roles(), fleets.version_weights(), alarms)
         self._on_processes()
 
     # ---- data plane ----
 
     def invoke(self, service: str, body: bytes, headers: dict[str, str]) -> Upstream:
         """Route one invocation by the endpoint's weights; an unreachable server is a 502 on its version."""
-        endpoint = self.endpoint(service)
+        endpoint = self.service(service)
         fleet = endpoint.route(self._random.random())
         if fleet is None:
             message = json.dumps({"error": f"endpoint {service} has no fleet in service"}).encode()
@@ -170,7 +244,7 @@ class Sandbox:
         rule of the version that made the prediction (``ServedOutput.correct``); ``invalid``
         counts the labels that rule cannot judge (a regression label that is not a number).
         """
-        self.endpoint(service)
+        self.service(service)
         matched = unknown = invalid = 0
         for item in items:
             request_id = str(item.get("request_id", ""))
