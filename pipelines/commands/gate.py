@@ -183,12 +183,13 @@ def model(
     from pipelines.gates.stage import RegisteredVersions
     from pipelines.gates.versions import model_gate, read_evaluation_data
     from pipelines.paths import project_root
+    from pipelines.promotion.wiring import registry_port
 
     gate_policy = _policy(policy, stage)
     root = project_root()
     contract = load_contract(service, root)
     with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
-        versions = RegisteredVersions(stack, service, Path(scratch))
+        versions = RegisteredVersions(registry_port(stack, service), stack, service, Path(scratch))
         sha = versions.resolve(candidate)
         baseline_sha, note = versions.baseline(baseline, sha)
         report = model_gate(
@@ -225,10 +226,11 @@ def repro(
     from pipelines.gates.stage import RegisteredVersions
     from pipelines.gates.versions import repro_gate
     from pipelines.paths import project_root
+    from pipelines.promotion.wiring import registry_port
 
     gate_policy = _policy(policy, stage)
     with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
-        versions = RegisteredVersions(stack, service, Path(scratch))
+        versions = RegisteredVersions(registry_port(stack, service), stack, service, Path(scratch))
         report = repro_gate(
             service, versions.download(versions.resolve(candidate)), gate_policy.repro, root=project_root()
         )
@@ -257,16 +259,22 @@ def latency(
     from pipelines.gates.stage import RegisteredVersions, StageInputs, latency_for
     from pipelines.gates.versions import read_evaluation_data
     from pipelines.paths import project_root
+    from pipelines.promotion.wiring import registry_port
 
     gate_policy = _policy(policy, stage)
     root = project_root()
     contract = load_contract(service, root)
     rows_path = data or snapshot_path(contract.latest_snapshot, root)
     with tempfile.TemporaryDirectory(prefix="modelrail-gate-") as scratch:
-        versions = RegisteredVersions(stack, service, Path(scratch))
+        versions = RegisteredVersions(registry_port(stack, service), stack, service, Path(scratch))
         sha = versions.resolve(candidate)
         inputs = StageInputs(
-            service=service, candidate=sha, stack=stack, reference=rows_path, current=rows_path
+            service=service,
+            candidate=sha,
+            stack=stack,
+            registry=versions.registry,
+            reference=rows_path,
+            current=rows_path,
         )
         rows = read_evaluation_data(contract, rows_path, root)
         report = latency_for(inputs, versions, sha, rows, gate_policy)

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -33,9 +34,9 @@ from pydantic_core import PydanticCustomError
 from infra.config import ConfigIssue
 from pipelines.contract.tasks import ALL_METRICS, METRIC_DIRECTIONS, Direction, Task
 from pipelines.errors import BadInputError
+from pipelines.registry.stages import GATED_STAGES, Stage
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
-STAGES = ("candidate", "production")
 GateName = Literal["data", "drift", "model", "repro", "latency"]
 NATURAL_DIRECTION: dict[str, Direction] = {
     name: direction for directions in METRIC_DIRECTIONS.values() for name, direction in directions.items()
@@ -52,6 +53,20 @@ def _known_metric(name: str) -> str:
         )
     return name
 
+
+def _gated_stage(value: Any) -> Any:
+    """A stage that has gates, as the enum member (the strict models take members, not strings)."""
+    if isinstance(value, str) and value in GATED_STAGES:
+        return Stage(value)
+    raise PydanticCustomError(
+        "ungated_stage",
+        "not a stage that gates qualify a version for; allowed: {allowed}",
+        {"allowed": ", ".join(GATED_STAGES)},
+    )
+
+
+GatedStage = Annotated[Stage, BeforeValidator(_gated_stage)]
+"""``candidate`` or ``production``: the stages a policy's gates stand in front of."""
 
 MetricName = Annotated[str, AfterValidator(_known_metric)]
 """A metric of some task; whether it is one of the service's task is checked when the gate runs."""
@@ -228,7 +243,7 @@ class LatencyPolicy(_Model):
 class GatePolicy(_Model):
     """Everything one stage's gates check."""
 
-    stage: Literal["candidate", "production"]
+    stage: GatedStage
     gates: Annotated[tuple[GateName, ...], Strict(False)] = ("data", "drift", "model", "repro", "latency")
     """The gates the stage runs, in order."""
     data: DataPolicy = DataPolicy()
@@ -269,8 +284,8 @@ class PolicyError(BadInputError):
 
 def default_policy_path(stage: str) -> Path:
     """The shipped policy of a stage: ``pipelines/gates/policies/<stage>.yaml``."""
-    if stage not in STAGES:
-        raise BadInputError(f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
+    if stage not in GATED_STAGES:
+        raise BadInputError(f"unknown stage {stage!r}; allowed: {', '.join(GATED_STAGES)}")
     return POLICY_DIR / f"{stage}.yaml"
 
 

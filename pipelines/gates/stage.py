@@ -1,7 +1,8 @@
 """Run a stage's gates for a registered version: the entry point of the promotion controller.
 
-``run_stage("candidate", inputs)`` fetches the candidate (and the production baseline) from the
-stack's registry, runs every gate the stage's policy names, and returns one ``GateReport``;
+``run_stage("candidate", inputs)`` fetches the candidate (and the production baseline) through
+the registry port the caller hands in (``inputs.registry``), runs every gate the stage's policy
+names, and returns one ``GateReport``;
 ``report.to_json()`` is the evidence to store with the version and ``report.digest()`` the value
 an approval binds to.
 """
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from infra.config import Service
     from pipelines.contract.model import ServiceContract
     from pipelines.gates.policy import GatePolicy
+    from pipelines.promotion.ports import VersionStore
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,9 @@ class StageInputs:
     candidate: str
     """The candidate's package sha (or a unique prefix of at least 8 hex digits)."""
     stack: str
-    """Whose registry holds the versions, and whose guardrails give the latency budget."""
+    """Whose guardrails give the latency budget; the evidence names it."""
+    registry: VersionStore
+    """The stack's registry, through its port: where the candidate and the baseline are read."""
     reference: Path
     """The training data (CSV, Parquet, or the service's own format as its contract describes it)."""
     current: Path
@@ -54,7 +58,7 @@ def run_stage(
     policy = policy or load_policy(stage=stage)
     root = root or project_root()
     with tempfile.TemporaryDirectory(prefix="modelrail-gates-") as scratch:
-        versions = RegisteredVersions(inputs.stack, inputs.service, Path(scratch))
+        versions = RegisteredVersions(inputs.registry, inputs.stack, inputs.service, Path(scratch))
         candidate = versions.resolve(inputs.candidate)
         tables = _data_and_drift(inputs, policy, root) if {"data", "drift"} & set(policy.gates) else {}
         reports = [
@@ -185,19 +189,21 @@ def _frame(contract: ServiceContract, path: Path, root: Path) -> Any:
 
 
 class RegisteredVersions:
-    """Packages of one service fetched from a stack's registry, each downloaded once."""
+    """Packages of one service fetched through the registry port, each downloaded once.
 
-    def __init__(self, stack: str, service: str, scratch: Path) -> None:
-        from pipelines.registry.factory import registry_for_stack
+    The caller hands in the port (the controller's, or ``wiring.registry_port`` for the ``gate``
+    commands), so the gates read versions the way promotions do and a test can give them a fake.
+    """
 
+    def __init__(self, registry: VersionStore, stack: str, service: str, scratch: Path) -> None:
+        self.registry = registry
         self.stack = stack
         self.service = service
-        self.registry = registry_for_stack(stack, service)
         self._scratch = scratch
         self._paths: dict[str, Path] = {}
 
     def resolve(self, version: str) -> str:
-        return self.registry.version(self.service, version).package_sha
+        return self.registry.get_version(self.service, version).sha
 
     def download(self, sha: str) -> Path:
         if sha not in self._paths:

@@ -3,11 +3,12 @@
 Other parts of the controller record what they do with one call::
 
     from pipelines.lineage import record_event
-    record_event("promotion", service, version, stack, actor, {"stage": "production", "from": old})
+    record_event("promotion", service, version, stack, actor, {"stage": "production", "from": old},
+                 registry=registry)
 
 ``record_event`` writes the SQLite catalog (``<state_dir>/lineage/catalog.sqlite``), emits an
 OpenLineage run, and copies the catalog to the stack's artifact bucket
-(``CATALOG_KEY``). ``open_catalog()`` gives the queries.
+(``CATALOG_KEY``) through the ``registry`` its caller holds. ``open_catalog()`` gives the queries.
 """
 
 from pipelines.lineage.catalog import EVENT_KINDS, Catalog, LineageEvent, parse_timestamp

@@ -66,13 +66,14 @@ def record_event(
     payload: dict[str, Any] | None = None,
     *,
     at: datetime | None = None,
-    registry: Registry | None = None,
+    registry: Registry,
 ) -> LineageEvent:
     """Record a gate, approval, promotion or rollback of ``version`` in ``stack``.
 
     ``kind`` is one of ``EVENT_KINDS``. A ``promotion`` whose payload has
     ``"stage": "production"``, or any ``rollback``, marks ``version`` as the one serving from
-    then on (``modelrail lineage production`` reads those). ``registry`` defaults to the stack's.
+    then on (``modelrail lineage production`` reads those). ``registry`` is the stack's, from the
+    caller (the controller's wiring): the catalog is copied to its bucket.
     """
     catalog = open_catalog()
     run_id = new_run_id()
@@ -87,10 +88,6 @@ def record_event(
         parent_run_id=parents[-1] if parents else None,
         payload=payload or {},
     )
-    if registry is None:
-        from pipelines.registry.factory import registry_for_stack
-
-        registry = registry_for_stack(stack, service)
     mirror_catalog(registry, catalog)
     return event
 

@@ -16,7 +16,7 @@ from infra.config import StackConfig
 from pipelines.errors import RefusedError
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.ports import VersionInfo
-from pipelines.promotion.stages import Stage
+from pipelines.registry.stages import Stage, stage_named
 
 Kind = Literal["promote", "rollback"]
 
@@ -40,7 +40,7 @@ def check_eligible(
 
     ``stable`` are the versions that served the service here after a verified rollout.
     """
-    stage = Stage(info.stage)
+    stage = stage_named(info.stage, where=f"{info.service} {info.sha[:12]} in the {stack} registry")
     if stage in NEVER_DEPLOYED:
         raise RefusedError(
             f"{info.service} {info.sha[:12]} is {stage}; only candidates and production versions are "

@@ -22,12 +22,17 @@ from pipelines.promotion.controller import Controller
 
 if TYPE_CHECKING:
     from pipelines.gates.report import GateReport
+    from pipelines.promotion.ports import VersionStore
 
 DATA_GATES = ("data", "drift")
 
 
-def training_data(registry: Any, service: str, sha: str, root: Path) -> Path:
-    """The data snapshot a registered version was trained on, from its package manifest."""
+def training_data(registry: VersionStore, service: str, sha: str, root: Path) -> Path:
+    """The data snapshot a registered version was trained on, from its package manifest.
+
+    The registry entry records only the data's sha256 (``VersionInfo.metadata``); where the
+    snapshot lives is in the manifest, so the package is fetched through the port, sha-checked.
+    """
     with tempfile.TemporaryDirectory(prefix="modelrail-manifest-") as scratch:
         tarball = registry.download(service, sha, Path(scratch) / "model.tar.gz")
         data = read_member(tarball, "manifest.json")
@@ -62,15 +67,19 @@ def qualify(
     from pipelines.gates.policy import load_policy
     from pipelines.gates.report import combine
     from pipelines.gates.stage import StageInputs, run_stage, summarise
-    from pipelines.registry.factory import registry_for_stack
 
     info = controller.registry.get_version(service, version)
     policy = load_policy(policy_path, stage=stage)
     root = controller.project_dir
     if training is None:
-        training = training_data(registry_for_stack(controller.stack, service), service, info.sha, root)
+        training = training_data(controller.registry, service, info.sha, root)
     inputs = StageInputs(
-        service=service, candidate=info.sha, stack=controller.stack, reference=reference, current=training
+        service=service,
+        candidate=info.sha,
+        stack=controller.stack,
+        registry=controller.registry,
+        reference=reference,
+        current=training,
     )
     reports = []
     data_gates = tuple(gate for gate in policy.gates if gate in DATA_GATES)

@@ -7,12 +7,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pipelines.errors import BadInputError, RefusedError
+from pipelines.registry.stages import Stage
 from pipelines.serving.model import LoadedPackage
 
-STAGES = ("experimental", "candidate", "production", "archived")
-"""Where a version stands (``pipelines.promotion.stages.Stage`` documents each)."""
-
-Stage = Literal["experimental", "candidate", "production", "archived"]
 Approval = Literal["PendingManualApproval", "Approved", "Rejected"]
 APPROVALS = ("PendingManualApproval", "Approved", "Rejected")
 MIN_PREFIX = 8
@@ -46,7 +43,7 @@ class ModelVersion:
     package_sha: str
     version_number: int
     arn: str
-    stage: str
+    stage: Stage
     approval: str
     registrant: str
     dataset_fingerprint: str

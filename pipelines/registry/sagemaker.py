@@ -20,7 +20,6 @@ from pipelines.packaging.load import load_package
 from pipelines.registry.port import (
     APPROVALS,
     MIN_PREFIX,
-    STAGES,
     AmbiguousVersionError,
     Approval,
     ArtifactConflictError,
@@ -28,10 +27,10 @@ from pipelines.registry.port import (
     ModelVersion,
     Registration,
     RegistryJournal,
-    Stage,
     UploadVerificationError,
     VersionNotFoundError,
 )
+from pipelines.registry.stages import Stage, stage_named
 from pipelines.serving.model import LoadedPackage
 from pipelines.serving.verify import TamperedArtifactError
 
@@ -112,7 +111,7 @@ class SageMakerRegistry:
             DATASET: str(manifest["dataset"]["sha256"]),
             GIT_SHA: str(manifest["code"]["git_sha"]),
             REGISTRANT: registrant,
-            STAGE: "experimental",
+            STAGE: Stage.EXPERIMENTAL,
             SERVICE: service,
         }
         request: dict[str, Any] = {
@@ -138,7 +137,7 @@ class SageMakerRegistry:
         self.sagemaker.create_model_package(**request)
         if self.journal is not None:
             self.journal.package_written(group, sha, request, self.sagemaker.meta.region_name)
-        self._tag_stage(service, sha, "experimental")
+        self._tag_stage(service, sha, Stage.EXPERIMENTAL)
         version = self.version(service, sha)
         return Registration(version, True, uploaded, time.perf_counter() - started, loaded.manifest)
 
@@ -266,7 +265,9 @@ class SageMakerRegistry:
             package_sha=metadata.get(PACKAGE_SHA, ""),
             version_number=int(described.get("ModelPackageVersion") or 0),
             arn=arn,
-            stage=metadata.get(STAGE, "experimental"),
+            stage=stage_named(
+                metadata.get(STAGE, Stage.EXPERIMENTAL), where=f"model package {arn} metadata {STAGE}"
+            ),
             approval=str(described.get("ModelApprovalStatus", "")),
             registrant=metadata.get(REGISTRANT, ""),
             dataset_fingerprint=metadata.get(DATASET, ""),
@@ -281,16 +282,15 @@ class SageMakerRegistry:
     # -- updates -------------------------------------------------------------------------------
 
     def set_stage(self, service: str, sha: str, stage: Stage, actor: str) -> ModelVersion:
-        """Move a version to ``stage`` (experimental, candidate, production, archived)."""
-        if stage not in STAGES:
-            raise BadInputError(f"stage {stage!r}: allowed: {', '.join(STAGES)}")
+        """Move a version to ``stage``; which moves are legal is ``check_transition``'s to say."""
+        stage = stage_named(stage, where=f"{service} {sha[:12]} set_stage")
         updated = self._update(
             service, sha, {STAGE: stage, STAGE_CHANGED_BY: actor}, approval=None, description=None
         )
         self._tag_stage(service, updated.package_sha, stage)
         return updated
 
-    def _tag_stage(self, service: str, sha: str, stage: str) -> None:
+    def _tag_stage(self, service: str, sha: str, stage: Stage) -> None:
         """Tag the artifact with its stage: the bucket's lifecycle rules expire by this tag.
 
         Experimental and candidate artifacts expire after the stack's retention days; production

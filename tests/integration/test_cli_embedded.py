@@ -79,8 +79,17 @@ def test_the_whole_path_on_the_embedded_default(state: Path, tmp_path: Path) -> 
     assert [m["version"] for m in modelrail("lineage", "feature", "age")["models"]] == [sha]
 
     from pipelines.lineage import record_event
+    from pipelines.registry.factory import registry_for_stack
 
-    promoted = record_event("promotion", "adult-income", sha, "local", "bob", {"stage": "production"})
+    promoted = record_event(
+        "promotion",
+        "adult-income",
+        sha,
+        "local",
+        "bob",
+        {"stage": "production"},
+        registry=registry_for_stack("local", "adult-income"),
+    )
     production = modelrail("lineage", "production", "--service", "adult-income", "--stack", "local",
                            "--at", promoted.at)  # fmt: skip
     assert production["version"] == sha

@@ -98,6 +98,16 @@ def test_every_problem_in_a_policy_is_reported_with_key_value_and_what_is_allowe
     assert caught.value.exit_code == 2
 
 
+def test_a_stage_without_gates_is_refused_naming_the_gated_stages(tmp_path: Path) -> None:
+    """``archived`` is a stage a version can be in, but no gates lead there."""
+    path = tmp_path / "policy.yaml"
+    path.write_text("stage: archived\n", encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    [detail] = caught.value.details
+    assert '"archived"' in detail and "allowed: candidate, production" in detail
+
+
 @pytest.mark.parametrize(
     ("line", "key", "shown"),
     [

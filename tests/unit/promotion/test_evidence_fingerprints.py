@@ -15,7 +15,7 @@ import pytest
 from pipelines.gates.checks import Check
 from pipelines.gates.report import GateReport
 from pipelines.gates.stage import StageInputs, run_stage
-from tests.unit.promotion.fakes import V2, World, make_world
+from tests.unit.promotion.fakes import V2, FakeRegistry, World, make_world
 
 SERVICE = "adult-income"
 
@@ -23,7 +23,7 @@ SERVICE = "adult-income"
 class _Versions:
     """``RegisteredVersions`` without a registry: every version is its own full sha."""
 
-    def __init__(self, stack: str, service: str, scratch: Path) -> None:
+    def __init__(self, registry: object, stack: str, service: str, scratch: Path) -> None:
         self.stack, self.service = stack, service
 
     def resolve(self, version: str) -> str:
@@ -78,7 +78,12 @@ def _flip_one_byte(path: Path) -> None:
 
 def _stage(files: dict[str, Path]) -> GateReport:
     inputs = StageInputs(
-        service=SERVICE, candidate=V2, stack="dev", reference=files["reference"], current=files["training"]
+        service=SERVICE,
+        candidate=V2,
+        stack="dev",
+        registry=FakeRegistry(),
+        reference=files["reference"],
+        current=files["training"],
     )
     return run_stage("candidate", inputs, root=files["reference"].parent)
 

@@ -1,10 +1,13 @@
-"""The stages a model version moves through, and the one place that says which moves are legal."""
+"""The stages a model version moves through, and the one place that says which moves are legal.
+
+The registry stores each version's stage; promotion and the gates move versions between them.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from pipelines.errors import RefusedError
+from pipelines.errors import BadInputError, RefusedError
 
 
 class Stage(StrEnum):
@@ -35,6 +38,18 @@ TRANSITIONS: dict[Stage, dict[Stage, str]] = {
     Stage.ARCHIVED: {},
 }
 """Every legal move, with what it means. Anything not listed is refused."""
+
+GATED_STAGES = (Stage.CANDIDATE, Stage.PRODUCTION)
+"""The stages a version qualifies for by passing that stage's gates: each has a gate policy."""
+
+
+def stage_named(value: str, *, where: str) -> Stage:
+    """``value`` as a ``Stage``; a ``BadInputError`` naming ``where`` it was read, the value and the stages."""
+    try:
+        return Stage(value)
+    except ValueError:
+        allowed = ", ".join(str(stage) for stage in Stage)
+        raise BadInputError(f"{where}: stage {value!r} is not a stage; allowed: {allowed}") from None
 
 
 def check_transition(current: Stage, target: Stage, *, version: str) -> str:
