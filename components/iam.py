@@ -398,3 +398,61 @@ def actions_of(policy: PolicyDocument) -> list[tuple[str, str]]:
         for action in [actions] if isinstance(actions, str) else actions:
             pairs.append((str(statement.get("Effect")), str(action)))
     return pairs
+
+
+def oidc_provider_arn(account_id: str, issuer: str) -> str:
+    """The IAM OIDC identity provider of a cluster's issuer: the issuer URL without ``https://``."""
+    return f"arn:aws:iam::{account_id}:oidc-provider/{issuer.removeprefix('https://')}"
+
+
+def irsa_trust_policy(account_id: str, issuer: str, namespace: str, service_account: str) -> PolicyDocument:
+    """Trust policy letting exactly one Kubernetes ServiceAccount assume the role (IRSA).
+
+    The cluster's OIDC provider vouches for the pod's projected token; ``sub`` pins the role to
+    ``system:serviceaccount:<namespace>:<name>`` and ``aud`` to STS, as the EKS guide writes it, so
+    no other pod of the cluster (nor a token minted for another audience) can use the role.
+    """
+    host = issuer.removeprefix("https://")
+    return document(
+        {
+            "Sid": "AssumedByServiceAccount",
+            "Effect": "Allow",
+            "Principal": {"Federated": oidc_provider_arn(account_id, issuer)},
+            "Action": ["sts:AssumeRoleWithWebIdentity"],
+            "Condition": {
+                "StringEquals": {
+                    f"{host}:aud": "sts.amazonaws.com",
+                    f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                }
+            },
+        }
+    )
+
+
+def kserve_model_policy(
+    *, bucket_arn: str, model_prefix: str, kms_key_alias: str, region: str, account_id: str
+) -> PolicyDocument:
+    """What KServe's storage initializer needs to fetch one service's packages, and nothing more.
+
+    It lists the ``storageUri`` as a prefix before it downloads (``bucket.objects.filter(Prefix=…)``
+    in kserve's ``kserve_storage.Storage._download_s3``), so besides ``s3:GetObject`` on the
+    service's ``model_prefix`` it needs ``s3:ListBucket`` limited to that prefix; the objects are
+    SSE-KMS encrypted, so it decrypts with the artifact key, named by its alias as in ``use_key``.
+    The image pull is the node's role, not this one (the kubelet pulls, not the pod).
+    """
+    keys = [naming.any_key_arn(region, account_id)]  # narrowed to one key by the alias condition
+    return document(
+        allow("ReadModelPackages", ["s3:GetObject"], [f"{bucket_arn}/{model_prefix}*"]),
+        allow(
+            "ListModelPackages",
+            ["s3:ListBucket"],
+            [bucket_arn],
+            Condition={"StringLike": {"s3:prefix": [f"{model_prefix}*"]}},
+        ),
+        allow(
+            "DecryptModelPackages",
+            ["kms:Decrypt"],
+            keys,
+            Condition={"ForAnyValue:StringEquals": {"kms:ResourceAliases": kms_key_alias}},
+        ),
+    )

@@ -1,8 +1,9 @@
 """Compose one environment's delivery platform from the typed stack config.
 
 Shared per environment: the artifact store (buckets, key, image repository), the model
-registry and its event queue, and the alerts topic. Per ``sagemaker`` service: a training
-pipeline, a guarded endpoint and its monitoring. Every taggable resource carries the
+registry and its event queue, and the alerts topic. Per service: a training pipeline; per
+``sagemaker`` service a guarded endpoint and its monitoring, per ``kserve`` service an
+InferenceService on the platform's cluster (``infra.kserve``). Every taggable resource carries the
 platform's tags plus ``service``, ``environment`` and ``managed-by``; shared resources have
 ``service: platform``.
 """
@@ -22,6 +23,7 @@ from components.registry import ModelRegistry
 from components.training import Training
 from infra import naming
 from infra.config import Service, StackConfig
+from infra.kserve import build_kserve_services
 
 SHARED = "platform"
 """The ``service`` tag of resources every service shares."""
@@ -83,10 +85,13 @@ def build_platform(config: StackConfig) -> dict[str, Any]:
     }
     services: dict[str, Any] = {}
     for name, service in sorted(config.services.items()):
-        if service.runtime != "sagemaker":
-            continue  # KServe services are served by the Kubernetes platform
         services[name] = _service(name, service, config, artifacts, registry, alerts, account, tags(name))
         services[name].update(shared)
+    # KServe services are served by the cluster's InferenceServices, declared with its provider.
+    for name, outputs in build_kserve_services(
+        config, artifacts=artifacts, account=account, tags=tags
+    ).items():
+        services[name].update(outputs)
     return {**shared, "services": services}
 
 
@@ -124,8 +129,8 @@ def _service(
             "tags": tags,
         },
     )
-    if service.model_version is None:
-        # No model promoted yet: the registry group and the training pipeline, no endpoint.
+    if service.model_version is None or service.runtime != "sagemaker":
+        # No model promoted yet, or served by KServe: the registry group and the training pipeline here.
         return {"modelPackageGroup": group, "trainingPipeline": training.pipeline_name}
     endpoint = ModelEndpoint(
         name,

@@ -3,11 +3,16 @@
 ``PlanMocks`` answers every resource registration as the provider would: an explicit name input
 wins, otherwise an auto-name derived from the resource's URN (and, for resources the provider
 replaces on any change, from their inputs but the tags, the way a replacement gets a fresh
-auto-name and a tag update does not); ARNs and ids in each service's real format. Values that
-flow between resources therefore resolve, and a plan's resources are the same on every run.
+auto-name and a tag update does not); ARNs and ids in each service's real format. Kubernetes
+objects echo their inputs, as the API server would, with pulumi-kubernetes' ``<namespace>/<name>``
+ids; ``eks:DescribeCluster`` answers with an endpoint, a CA and an OIDC issuer in EKS's formats.
+Values that flow between resources therefore resolve, and a plan's resources are the same on
+every run.
 
 ``PlanMonitor`` subclasses the SDK's ``MockMonitor`` to see each ``RegisterResource`` request
-whole (type, name, parent, dependencies, serialized inputs): everything a plan step needs.
+whole (type, name, parent, dependencies, serialized inputs): everything a plan step needs. It
+masks a provider's credentials (``PROVIDER_SECRET_INPUTS``) whether or not the program marked them
+secret.
 It relies on the request shape of the pinned pulumi SDK; ``tests/unit/plan`` fails loudly if an
 upgrade changes it.
 """
@@ -23,7 +28,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 
-from pipelines.plan.values import struct_to_plain
+from pipelines.plan.values import SECRET_TEXT, struct_to_plain
 
 MOCK_ACCOUNT_ID = "123456789012"
 """The account the offline plan runs as; moto's default account, so local plans match the embedded AWS."""
@@ -78,6 +83,15 @@ ARN_FORMATS: dict[str, str] = {
 """Each type's ARN, as the AWS service writes it (SageMaker names are lower case anyway)."""
 
 
+PROVIDER_SECRET_INPUTS: dict[str, tuple[str, ...]] = {"pulumi:providers:kubernetes": ("kubeconfig",)}
+"""Provider inputs the plan always masks. A kubeconfig may come from the environment (the SDK
+reads ``KUBECONFIG`` when the program passes none) and may carry credentials: it never belongs in
+a plan that is printed, diffed and committed, secret or not."""
+
+MOCK_CA_DATA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vZGVscmFpbC1wbGFuCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
+"""A cluster CA for ``eks:DescribeCluster`` answers: base64 of a PEM frame around ``modelrail-plan``."""
+
+
 def _digest(*parts: str, length: int = 7) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:length]
 
@@ -108,6 +122,8 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         urn: str = getattr(self._urns, "current", f"{args.typ}::{args.name}")
+        if args.typ.startswith("kubernetes:"):
+            return self._kubernetes_object(args, urn)
         seed = urn
         if args.typ in REPLACED_ON_ANY_CHANGE:
             replacing = {key: value for key, value in args.inputs.items() if key not in UPDATED_IN_PLACE}
@@ -151,6 +167,21 @@ class PlanMocks(pulumi.runtime.Mocks):
         state.setdefault("id", resource_id)
         return resource_id, state
 
+    def _kubernetes_object(
+        self, args: pulumi.runtime.MockResourceArgs, urn: str
+    ) -> tuple[str | None, dict[Any, Any]]:
+        """A Kubernetes object as the API server would echo it: its inputs, the name an explicit
+        ``metadata.name`` or the auto-name, and the id ``<namespace>/<name>`` (``<name>`` for a
+        cluster-scoped object) as pulumi-kubernetes writes it. Nothing here is assigned by AWS,
+        so a new stack's plan knows it too."""
+        state: dict[str, Any] = dict(args.inputs)
+        metadata = dict(state.get("metadata") or {})
+        metadata.setdefault("name", f"{args.name}-{_digest(urn, length=8)}")
+        state["metadata"] = metadata
+        namespace = metadata.get("namespace")
+        resource_id = f"{namespace}/{metadata['name']}" if namespace else str(metadata["name"])
+        return resource_id, state
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -164,7 +195,32 @@ class PlanMocks(pulumi.runtime.Mocks):
             return {"name": self.region, "region": self.region, "id": self.region}, []
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if token == "aws:eks/getCluster:getCluster":
+            return self._eks_cluster(str(args.args["name"])), []
         return dict(args.args), []
+
+    def _eks_cluster(self, name: str) -> dict[str, Any]:
+        """``eks:DescribeCluster`` of a cluster: endpoint and OIDC issuer in EKS's formats, both
+        derived from the name (EKS draws a 32-hex id per cluster)."""
+        cluster_id = _digest(self.account_id, self.region, name, length=32).upper()
+        return {
+            "name": name,
+            "id": name,
+            "arn": f"arn:aws:eks:{self.region}:{self.account_id}:cluster/{name}",
+            "endpoint": f"https://{cluster_id}.gr7.{self.region}.eks.amazonaws.com",
+            "certificateAuthorities": [{"data": MOCK_CA_DATA}],
+            "identities": [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{cluster_id}"}]}
+            ],
+            "status": "ACTIVE",
+            "version": "1.31",
+        }
+
+
+def mask_provider_secrets(type_: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` with the provider inputs listed in ``PROVIDER_SECRET_INPUTS`` as ``"[secret]"``."""
+    masked = PROVIDER_SECRET_INPUTS.get(type_, ())
+    return {key: SECRET_TEXT if key in masked else value for key, value in inputs.items()}
 
 
 @dataclass(frozen=True)
@@ -211,7 +267,7 @@ class PlanMonitor(MockMonitor):
             custom=bool(request.custom),
             parent=request.parent,
             dependencies=tuple(sorted(set(request.dependencies))),
-            inputs=struct_to_plain(request.object),
+            inputs=mask_provider_secrets(request.type, struct_to_plain(request.object)),
             retain_on_delete=bool(request.retainOnDelete),
             protect=bool(request.protect),
             replace_on_changes=tuple(sorted(request.replaceOnChanges)),
