@@ -632,6 +632,14 @@ def service_rules(source: str, path: str, service: Service, environment: str) ->
     policy = service.deployment
     deployment = f"{path}.deployment"
     sagemaker = service.runtime == "sagemaker"
+    if service.canary_traffic_percent is not None and service.runtime != "kserve":
+        yield ConfigIssue(
+            source,
+            f"{path}.canaryTrafficPercent",
+            service.canary_traffic_percent,
+            f"only a kserve service has a canary share in its stack entry (this one runs on "
+            f"{service.runtime}, which shifts traffic itself): remove the key",
+        )
     if policy.strategy == "canary":
         if sagemaker and service.instance_count < 2:
             yield ConfigIssue(

@@ -46,6 +46,11 @@ def endpoint_name(environment: str, service: str) -> str:
     return f"{environment}-{service}"
 
 
+def alerts_topic_name(environment: str) -> str:
+    """The environment's alerts topic: the guardrail alarms and the controller publish to it."""
+    return f"modelrail-{environment}-alerts"
+
+
 def alarm_name(environment: str, service: str, guardrail: str) -> str:
     """A rollback alarm's name, derived from the service so it never changes between rollouts."""
     if guardrail not in GUARDRAILS:

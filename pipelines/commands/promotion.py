@@ -36,8 +36,8 @@ def _progress_printer(as_json: bool) -> Any:
             for change in fields["preview"]["changes"]:
                 err_console.print(f"    {change['op']:>8} {change['urn']}", markup=False, soft_wrap=True)
         elif event in (
-            "begun", "pinned", "update_started", "watching", "recording", "verified", "reverting",
-            "restoring", "audit_repaired", "done",
+            "begun", "pinned", "update_started", "shifting", "watching", "recording", "verified",
+            "reverting", "restoring", "audit_repaired", "done",
         ):  # fmt: skip
             detail = fields.get("reason") or fields.get("outcome") or fields.get("message") or ""
             err_console.print(f"  [dim]{event.replace('_', ' ')}[/] {detail}", soft_wrap=True)
@@ -73,20 +73,14 @@ def promote(
     Exit 0 promoted (or already serving), 1 refused, 4 locked, 5 rolled back, 6 still rolling out.
     """
     from pipelines.identity import current_actor
-    from pipelines.promotion.stackfile import git_patch
     from pipelines.promotion.wiring import build_controller
 
     who = current_actor(actor)
     controller = build_controller(stack, progress=_progress_printer(as_json))
     if emit_patch is not None:
-        info = controller.registry.get_version(service, version)
-        controller.check_eligible(controller.config(), info)
-        floor = controller.capacity_floor(service)
-        emit_patch.write_text(
-            git_patch(controller.stack_path, controller.project_dir, service, info.sha, floor)
-        )
+        outcome = controller.emit_patch(service, version, who, emit_patch)
         if as_json:
-            emit_json({"patch": str(emit_patch), "service": service, "version": info.sha, "stack": stack})
+            emit_json({"patch": str(emit_patch), **outcome.to_json()})
         else:
             console.print(f"wrote {emit_patch}: apply it with `git apply`, review, merge; CI runs the update")
         return
@@ -302,7 +296,7 @@ def changelog(
     as_json: JsonOption = False,
 ) -> None:
     """Write a service's changelog as Markdown: version, date, who, why, data, gates, rollbacks."""
-    from pipelines.promotion.wiring import changelog_markdown
+    from pipelines.promotion.records import changelog_markdown
 
     text = changelog_markdown(service)
     if out is not None:

@@ -38,10 +38,10 @@ def verify(stack: StackOption, wait: WaitOption = 600.0, as_json: JsonOption = F
     from infra.naming import endpoint_name
     from pipelines.paths import stack_path
     from pipelines.promotion.watch import verify_failure, wait_settled
-    from pipelines.promotion.wiring import live_inspector, stack_outputs
+    from pipelines.promotion.wiring import live_inspectors, stack_outputs
 
     config = load_stack_file(stack_path(stack))
-    inspector, outputs = live_inspector(stack), stack_outputs(stack)
+    inspectors, outputs = live_inspectors(stack), stack_outputs(stack)
     until = time.time() + wait
     rows: list[dict[str, Any]] = []
     for name, service in sorted(config.services.items()):
@@ -55,12 +55,10 @@ def verify(stack: StackOption, wait: WaitOption = 600.0, as_json: JsonOption = F
             "reason": "",
         }
         rows.append(row)
-        if service.runtime != "sagemaker":
-            row["reason"] = f"runtime {service.runtime}: not served by this stack's program"
-            continue
         if service.model_version is None:
             row["reason"] = "no model pinned (modelVersion: null): no endpoint"
             continue
+        inspector = inspectors[service.runtime]
         state = wait_settled(inspector, name, until, POLL_SECONDS)
         row["state"] = state.to_json()
         try:

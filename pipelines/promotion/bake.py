@@ -22,6 +22,7 @@ from pipelines.canary.policy import AnalysisPolicy
 from pipelines.metrics.source import MetricsSource
 from pipelines.metrics.stats import CanaryWindow
 from pipelines.promotion.journal import Journal, Step
+from pipelines.runtimes.ports import TrafficRouter
 
 Progress = Callable[[str, dict[str, Any]], None]
 Finished = Callable[[float], bool]
@@ -54,6 +55,8 @@ class Bake:
     service: str
     journal: Journal
     metrics: MetricsSource | None
+    router: TrafficRouter | None
+    """What takes the canary's traffic away on a breach."""
     analysis: CanaryAnalysis | None
     interval: float
     start: float
@@ -71,6 +74,7 @@ class Bake:
         *,
         config: Service,
         metrics: MetricsSource | None,
+        router: TrafficRouter | None,
         policy: AnalysisPolicy | None,
         decisions: list[dict[str, Any]],
         progress: Progress,
@@ -92,6 +96,7 @@ class Bake:
             str(journal.header["service"]),
             journal,
             metrics,
+            router,
             analysis,
             interval,
             start,
@@ -107,6 +112,7 @@ class Bake:
         *,
         config: Service,
         metrics: MetricsSource | None,
+        router: TrafficRouter | None,
         decisions: list[dict[str, Any]],
         progress: Progress,
     ) -> Bake:
@@ -116,7 +122,16 @@ class Bake:
         began = start = float(started.get("analysis_from") or time.time())
         if recorded is None:
             return cls(
-                str(journal.header["service"]), journal, metrics, None, 1.0, start, began, decisions, progress
+                str(journal.header["service"]),
+                journal,
+                metrics,
+                router,
+                None,
+                1.0,
+                start,
+                began,
+                decisions,
+                progress,
             )
         policy = AnalysisPolicy(**recorded)
         analysis = CanaryAnalysis(policy, config.guardrails, tolerance=started.get("tolerance"))
@@ -128,6 +143,7 @@ class Bake:
             str(journal.header["service"]),
             journal,
             metrics,
+            router,
             analysis,
             policy.interval_seconds,
             start,
@@ -155,11 +171,11 @@ class Bake:
         return f"canary analysis: {self.analysis.decisions[-1].reason}"
 
     def watch(self, finished: Finished, renew: Callable[[], None]) -> str:
-        """Analyse interval by interval until the rollout is over; trip the alarm on a breach.
+        """Analyse interval by interval until the rollout is over; abort the canary on a breach.
 
         Returns the breach reason, or '' when the canary held (or nothing was analysed). A
-        rollback verdict already in the journal trips the alarm again at once (setting an alarm
-        twice is harmless; not setting it would let the rollout go on). Without a metrics source
+        rollback verdict already in the journal aborts again at once (the router's abort is
+        idempotent; not aborting would let the rollout go on). Without a metrics source
         an open analysis cannot go on: the caller must not count such a rollout as watched.
         """
         if self.breach():
@@ -188,14 +204,15 @@ class Bake:
         return self.analysis is None or self.metrics is not None
 
     def _trip(self) -> None:
-        if self.analysis is None or self.metrics is None:
+        """Take the canary's traffic away through the runtime's router (SageMaker: the alarm)."""
+        if self.analysis is None or self.router is None:
             return
 
         decision = self.analysis.decisions[-1]
         breached = decision.breached
         guardrail = decision.alarm or "live-accuracy"
         value = float(breached.canary) if breached is not None and breached.canary is not None else 0.0
-        self.metrics.breach(self.service, guardrail, value, decision.reason)
+        self.router.abort(self.service, guardrail, value, decision.reason)
 
 
 def _summary(decision: Decision) -> dict[str, Any]:

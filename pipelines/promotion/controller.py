@@ -1,50 +1,41 @@
-"""The promotion controller: one path for promotions and rollbacks, journaled step by step.
+"""The promotion controller: promotions, rollbacks, patches and resumes of one stack.
 
-A promotion pins the target version in the stack file, previews, runs the stack update and,
-while the endpoint bakes the canary, analyses canary against baseline. Then it checks what the
-endpoint really runs: SageMaker can roll an update back and the provider still report success,
-and a rollout can outlive the update (the provider waits 60 minutes), so a failed ``up`` decides
-nothing by itself: the endpoint is watched until it settles and judged by what its configuration
-serves (``EndpointWatch.verdict``), and one that never settles is left to ``modelrail resume``.
-Only a rollout that provably holds, and whose canary analysis finished, is recorded as promoted;
-anything else puts the previous version back (stack file and endpoint) and says why.
-
-Everything is decided under the promotion lock, and journaled before it is acted on, so
-``modelrail resume`` can converge from wherever a crash or a failed dependency stopped it
-(``pipelines.promotion.resume``). The canary analysis is in ``pipelines.promotion.bake``.
+Everything is decided under the promotion lock, and journaled before it is acted on. The
+controller chooses and checks the target, then hands the rollout to the state machine in
+``pipelines.promotion.rollout`` with the adapters of the service's runtime (the table in
+``pipelines.runtimes.table``: one stack may mix SageMaker and KServe services). ``modelrail
+resume`` enters the same machine wherever a crash or a failed dependency stopped it
+(``pipelines.promotion.resume``). Gate evidence and approvals are ``pipelines.promotion.approvals``;
+every event is recorded through one ``EventRecorder``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import suppress
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infra.config import Service, StackConfig, load_stack_file
-from pipelines.dependencies import DependencyUnavailableError
-from pipelines.errors import (
-    InterruptedByUserError,
-    LockedError,
-    ModelrailError,
-    RefusedError,
-    RolledBackError,
-    RolloutInProgressError,
-)
-from pipelines.metrics.source import MetricsSource
+from pipelines.errors import LockedError, RefusedError
 from pipelines.promotion import stackfile
+from pipelines.promotion.approvals import Approvals
 from pipelines.promotion.audit import AuditLog
 from pipelines.promotion.audit_copy import catch_up
-from pipelines.promotion.bake import Bake, analysis_policy, needs_analysis
+from pipelines.promotion.bake import needs_analysis
 from pipelines.promotion.eligibility import Kind, check_eligible
+from pipelines.promotion.events import Event, EventRecorder, Notifier, Silent
 from pipelines.promotion.evidence import Approval, EvidenceStore
-from pipelines.promotion.journal import Journal, Step, unfinished
+from pipelines.promotion.journal import Journal, unfinished
 from pipelines.promotion.lock import PromotionLock
+from pipelines.promotion.phases import Phase, Result
 from pipelines.promotion.ports import LineageSink, VersionInfo, VersionStore
-from pipelines.promotion.stages import Stage, check_transition
+from pipelines.promotion.records import SERVING_ACTIONS
+from pipelines.promotion.rollout import LockLostError, Outcome, Rollout
 from pipelines.promotion.watch import EndpointWatch
-from pipelines.runners.base import EndpointInspector, EndpointState, Preview, StackRunner
+from pipelines.runners.base import Preview, StackRunner
+from pipelines.runtimes.ports import RuntimeAdapters
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -67,38 +58,6 @@ class Timeouts:
 
 
 @dataclass
-class Outcome:
-    """The result of one promotion or rollback, as reported to the user (and in ``--json``)."""
-
-    kind: str
-    outcome: str
-    service: str
-    stack: str
-    version: str
-    previous: str
-    reason: str = ""
-    journal: str = ""
-    preview: Preview | None = None
-    decisions: list[dict[str, Any]] = field(default_factory=list)
-    endpoint: EndpointState | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "outcome": self.outcome,
-            "service": self.service,
-            "stack": self.stack,
-            "version": self.version,
-            "previous": self.previous,
-            "reason": self.reason,
-            "journal": self.journal,
-            "preview": None if self.preview is None else self.preview.to_json(),
-            "analysis": self.decisions,
-            "endpoint": None if self.endpoint is None else self.endpoint.to_json(),
-        }
-
-
-@dataclass
 class Controller:
     """Promotes, rolls back and resumes on one stack. Build it with ``pipelines.promotion.wiring``."""
 
@@ -106,13 +65,14 @@ class Controller:
     stack_path: Path
     project_dir: Path
     runner: StackRunner
-    endpoints: EndpointInspector
+    adapters: Mapping[str, RuntimeAdapters]
+    """The adapters of each runtime the stack's services use, by runtime name."""
     registry: VersionStore
     evidence: EvidenceStore
     audit: AuditLog
     lineage: LineageSink
     state_dir: Path
-    metrics: MetricsSource | None = None
+    notifier: Notifier = field(default_factory=Silent)
     timeouts: Timeouts = field(default_factory=Timeouts)
     analysis_interval_seconds: float | None = None
     """Length of one canary-analysis interval; by default a quarter of the bake (1 to 60 s)."""
@@ -131,9 +91,13 @@ class Controller:
         return self.state_dir / "locks"
 
     @property
-    def watch(self) -> EndpointWatch:
-        """What the endpoint really runs, and waiting for it to settle."""
-        return EndpointWatch(self.runner, self.endpoints, self.timeouts, self.progress)
+    def events(self) -> EventRecorder:
+        """The one way this stack's events are recorded (audit, lineage, notification)."""
+        return EventRecorder(self.stack, self.audit, self.lineage, self.notifier)
+
+    @property
+    def approvals(self) -> Approvals:
+        return Approvals(self.stack, self.registry, self.evidence, self.events)
 
     def config(self) -> StackConfig:
         return load_stack_file(self.stack_path)
@@ -144,6 +108,22 @@ class Controller:
             return self.config().service(service)
         except KeyError as error:
             raise RefusedError(f"{self.stack_path}: {error.args[0]}") from None
+
+    def adapters_for(self, service: str) -> RuntimeAdapters:
+        """The adapters of the service's runtime (``runtime`` in its stack entry)."""
+        runtime = self.service_config(service).runtime
+        try:
+            return self.adapters[runtime]
+        except KeyError:
+            bound = ", ".join(sorted(self.adapters)) or "none"
+            raise RefusedError(
+                f"{self.stack_path}: {service} runs on {runtime!r}, which this controller has no "
+                f"adapters for (bound: {bound})"
+            ) from None
+
+    def watch_for(self, service: str) -> EndpointWatch:
+        """What the service's endpoint really runs, and waiting for it to settle."""
+        return EndpointWatch(self.runner, self.adapters_for(service).endpoints, self.timeouts, self.progress)
 
     # ----------------------------------------------------------------- promotion
 
@@ -179,6 +159,32 @@ class Controller:
 
         return self._roll(service, actor, kind="rollback", choose=choose, confirm=None)
 
+    def emit_patch(self, service: str, version: str, actor: str, target: Path) -> Outcome:
+        """Write the promotion as a git patch instead of applying it (GitOps), and audit that.
+
+        The version is checked exactly as a promotion checks it; the patch's sha256 goes into the
+        audit entry, so what CI later applies can be matched to what was emitted and by whom.
+        """
+        info = self.registry.get_version(service, version)
+        self.check_eligible(self.config(), info)
+        previous = stackfile.pinned_version(self.stack_path, service) or ""
+        patch = stackfile.git_patch(
+            self.stack_path, self.project_dir, service, info.sha, self.capacity_floor(service)
+        )
+        target.write_text(patch, encoding="utf-8")
+        sha256 = hashlib.sha256(patch.encode("utf-8")).hexdigest()
+        reason = f"wrote {target.name}: apply it with `git apply`, review, merge; CI runs the update"
+        self.events.record(
+            Event(
+                f"promote:{Result.PATCH_EMITTED}",
+                actor,
+                service,
+                info.sha,
+                audit={"previous": previous, "patch": str(target), "patch_sha256": sha256, "reason": reason},
+            )
+        )
+        return Outcome("promote", str(Result.PATCH_EMITTED), service, self.stack, info.sha, previous, reason)
+
     def check_eligible(self, config: StackConfig, info: VersionInfo, kind: Kind = "promote") -> None:
         """Refuse a version the stack may not run (by promotion or rollback), with the way forward."""
         check_eligible(
@@ -199,7 +205,7 @@ class Controller:
         choose: Callable[[str], VersionInfo],
         confirm: Callable[[Preview], bool] | None,
     ) -> Outcome:
-        """Under the lock: read the pin, choose and check the target, then pin, update and bake it."""
+        """Under the lock: read the pin, choose and check the target, then run the rollout's phases."""
         with PromotionLock(
             self.lock_dir, service=service, stack=self.stack, owner=actor, operation=kind
         ) as lock:
@@ -207,15 +213,16 @@ class Controller:
             previous = stackfile.pinned_version(self.stack_path, service) or ""
             info = choose(previous)
             self.check_eligible(self.config(), info, kind)
-            config = self.service_config(service)
-            canary = kind == "promote" and needs_analysis(config, self.metrics, previous, info.sha)
+            config, adapters = self.service_config(service), self.adapters_for(service)
+            watch = self.watch_for(service)
+            canary = kind == "promote" and needs_analysis(config, adapters.metrics, previous, info.sha)
             drift = (
-                self.watch.not_serving(service, previous)
-                if previous and (info.sha == previous or canary)
-                else ""
+                watch.not_serving(service, previous) if previous and (info.sha == previous or canary) else ""
             )
             if info.sha == previous and not drift:
-                return Outcome(kind, "unchanged", service, self.stack, info.sha, previous, "already serving")
+                return Outcome(
+                    kind, str(Result.UNCHANGED), service, self.stack, info.sha, previous, "already serving"
+                )
             if drift and info.sha != previous:
                 raise RefusedError(
                     f"the endpoint of {service} on {self.stack} does not serve the pinned "
@@ -229,6 +236,7 @@ class Controller:
             floor = self.capacity_floor(service)
             target = f"to {info.sha[:12]}" if kind == "rollback" else info.sha[:12]
             message = f"modelrail: {kind} {service} {target} by {actor}"
+            reconcile = drift if info.sha == previous else ""
             journal = Journal.begin(
                 self.journal_dir,
                 kind=kind,
@@ -238,45 +246,24 @@ class Controller:
                 previous=previous,
                 actor=actor,
                 message=message,
-                reconcile=drift if info.sha == previous else "",
+                reconcile=reconcile,
             )
-            outcome = Outcome(kind, "", service, self.stack, info.sha, previous, journal=journal.id)
             self.progress(
                 "begun", {"journal": journal.id, "kind": kind, "version": info.sha, "previous": previous}
             )
-            previous_text = stackfile.write_pin(self.stack_path, service, info.sha, floor=floor)
-            journal.write(Step.PINNED, previous_text=previous_text)
-            self.progress("pinned", {"path": str(self.stack_path), "instance_count_floor": floor})
-            renew = _renewer(lock)
-            try:
-                return self._apply(journal, outcome, info, previous_text, actor, message, confirm, renew)
-            except (InterruptedByUserError, KeyboardInterrupt):
-                if not journal.has(Step.UPDATE_STARTED):  # nothing deployed yet: undo the pin now
-                    stackfile.restore(self.stack_path, previous_text)
-                    self._finish(journal, outcome, "aborted", "interrupted by Ctrl-C", actor)
-                raise  # mid-rollout: `modelrail resume` watches it to its end or rolls it back
-            except (RolledBackError, LockLostError, RolloutInProgressError):
-                raise  # recorded already, another operation holds the lock now, or left to resume
-            except Exception as error:
-                if journal.has(Step.VERIFIED) or journal.has(Step.DECIDED):
-                    raise  # only recording is left, and the journal says what: `modelrail resume` does it
-                reason = (
-                    error.condition
-                    if isinstance(error, DependencyUnavailableError)
-                    else error.message
-                    if isinstance(error, ModelrailError)
-                    else f"{type(error).__name__}: {error}"
-                )
-                # Anything unexpected after the pin: the previous version back in the stack file and
-                # on the endpoint, then recorded. If that needs the failed dependency too, the journal
-                # keeps the decision for `modelrail resume`.
-                self._fail(journal, outcome, "failed", reason, previous_text, actor, renew)
-                if isinstance(error, DependencyUnavailableError):
-                    raise RolledBackError(
-                        f"{kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {reason}",
-                        details=_where(outcome),
-                    ) from error
-                raise
+            rollout = Rollout(
+                self,
+                adapters,
+                journal,
+                Outcome(kind, "", service, self.stack, info.sha, previous, journal=journal.id),
+                actor,
+                _renewer(lock),
+                confirm=confirm,
+                floor=floor,
+                # A reconcile redeploys the pin as it is: its traffic at once, nothing to compare.
+                steps=(None,) if reconcile else adapters.traffic_steps(config),
+            )
+            return rollout.run(Phase.PINNING)
 
     def capacity_floor(self, service: str) -> int | None:
         """The ``instanceCountFloor`` a rollout of ``service`` pins along with its version.
@@ -287,7 +274,8 @@ class Controller:
         the endpoint runs now (``DescribeEndpoint``) becomes the floor the new configuration
         starts at (``Service.capacity_floor``: None when ``instanceCount`` is enough already).
         """
-        return self.service_config(service).capacity_floor(self.endpoints.describe(service).instance_count)
+        running = self.adapters_for(service).endpoints.describe(service).instance_count
+        return self.service_config(service).capacity_floor(running)
 
     def _refuse_interrupted(self, service: str) -> None:
         """An interrupted promotion of the service must be finished (or undone) before the next one."""
@@ -299,172 +287,6 @@ class Controller:
                     f"{self.stack} was interrupted at '{journal.last_step}'",
                     details=[f"finish or undo it first: `modelrail resume --stack {self.stack}`"],
                 )
-
-    def _apply(
-        self,
-        journal: Journal,
-        outcome: Outcome,
-        info: VersionInfo,
-        previous_text: str,
-        actor: str,
-        message: str,
-        confirm: Callable[[Preview], bool] | None,
-        renew: Callable[[], None],
-    ) -> Outcome:
-        """Preview, confirm, update while baking, verify; revert and raise when the rollout does not hold."""
-        service = outcome.service
-        outcome.preview = self.runner.preview()
-        self.progress("previewed", {"preview": outcome.preview.to_json()})
-        if confirm is not None and not confirm(outcome.preview):
-            stackfile.restore(self.stack_path, previous_text)
-            return self._finish(journal, outcome, "aborted", "declined at the preview", actor)
-        config = self.service_config(service)
-        policy = None
-        if needs_analysis(config, self.metrics, outcome.previous, info.sha):
-            policy = analysis_policy(
-                config,
-                interval=self.analysis_interval_seconds,
-                min_requests=self.min_requests,
-                min_labels=self.min_labels,
-            )
-        bake = Bake.begin(
-            journal,
-            config=config,
-            metrics=self.metrics,
-            policy=policy,
-            decisions=outcome.decisions,
-            progress=self.progress,
-        )
-        self.progress("update_started", {"message": message})
-
-        def until() -> float:
-            return self.watch.deadline(bake.began, config)
-
-        outputs, breach, update_error = self._update_and_bake(service, message, bake, until, renew)
-        journal.write(Step.UPDATE_FINISHED, outputs=outputs, error=update_error)
-        state = self.watch.settle(service, until())
-        self.watch.require_settled(service, state, "nothing was decided or reverted")
-        outcome.endpoint = state
-        failure, unrecorded, note = breach, False, ""
-        if not failure:
-            failure, unrecorded = self.watch.verdict(service, info.sha, state, outputs, update_error)
-        if unrecorded and not failure:
-            failure, state, note = self.watch.record_rollout(service, info.sha, update_error, message, renew)
-            outcome.endpoint = state
-        if failure:
-            result = "rolled_back" if breach else "failed"
-            self._fail(journal, outcome, result, failure, previous_text, actor, renew, known=state)
-            raise RolledBackError(
-                f"{outcome.kind} of {service} {info.sha[:12]} on {self.stack} did not hold: {failure}",
-                details=_where(outcome),
-            )
-        journal.write(Step.VERIFIED, endpoint=state.to_json(), note=note)
-        self.progress("verified", {"endpoint": state.to_json()})
-        self._record_success(journal, outcome, info, actor)
-        return outcome
-
-    def _update_and_bake(
-        self,
-        service: str,
-        message: str,
-        bake: Bake,
-        until: Callable[[], float],
-        renew: Callable[[], None],
-    ) -> tuple[dict[str, Any], str, str]:
-        """Run the stack update; until the endpoint settles, analyse the canary. (outputs, breach, error)."""
-        update = self.watch.start_update(message)
-        over = self.watch.rollout_over(service, update, until, watch_endpoint=bake.analysis is not None)
-        try:
-            breach = bake.watch(over, renew)
-        except (InterruptedByUserError, KeyboardInterrupt):
-            raise  # the rollout goes on without us; `modelrail resume` watches it or rolls it back
-        except Exception:
-            with suppress(Exception):  # whatever went wrong, the previous version goes back once it ends
-                self.watch.finish_update(update, renew)
-            raise
-        try:
-            outputs = self.watch.finish_update(update, renew)
-        except DependencyUnavailableError:
-            raise  # not a verdict on the rollout: the controller could not see it
-        except ModelrailError as error:
-            detail = "; ".join(error.details)
-            return {}, breach, f"{error.message}{': ' + detail if detail else ''}"
-        return outputs, breach, ""
-
-    def _record_success(self, journal: Journal, outcome: Outcome, info: VersionInfo, actor: str) -> None:
-        """Registry stage, then the audit log and lineage; each step idempotent, so resume can redo it."""
-        config = self.config()
-        current = Stage(self.registry.get_version(info.service, info.sha).stage)
-        if config.platform.approval_required and current is Stage.CANDIDATE:
-            check_transition(Stage.CANDIDATE, Stage.PRODUCTION, version=info.sha)
-            self.registry.set_stage(info.service, info.sha, str(Stage.PRODUCTION), actor)
-        if not journal.has(Step.RECORDED):
-            journal.write(Step.RECORDED)
-        result = "promoted" if outcome.kind == "promote" else "rolled_back"
-        reconciled = journal.header.get("reconcile")
-        note = journal.get(Step.VERIFIED).get("note", "") if journal.has(Step.VERIFIED) else ""
-        reason = "; ".join(part for part in (f"reconciled: {reconciled}" if reconciled else "", note) if part)
-        self._finish(journal, outcome, result, reason, actor)
-
-    def _fail(
-        self,
-        journal: Journal,
-        outcome: Outcome,
-        result: str,
-        reason: str,
-        previous_text: str,
-        actor: str,
-        renew: Callable[[], None],
-        *,
-        known: EndpointState | None = None,
-    ) -> Outcome:
-        """The rollout did not hold: decide (journaled), put the previous version back, record it.
-
-        The previous version goes back into the stack file and onto the endpoint: when the
-        endpoint does not serve it any more (the rollout completed unwatched, the sandbox lost it),
-        the stack update runs again to deploy it. ``known`` is the endpoint's state just observed.
-        Idempotent from the decision on, for resume.
-        """
-        if journal.has(Step.DECIDED):
-            decided = journal.get(Step.DECIDED)
-            result, reason = decided["outcome"], decided["reason"]
-        else:
-            journal.write(Step.DECIDED, outcome=result, reason=reason)
-        self.progress("reverting", {"reason": reason})
-        stackfile.restore(self.stack_path, previous_text)
-        outcome.endpoint, problem = self.watch.restore(
-            outcome.service, outcome.previous, outcome.version, renew, known
-        )
-        return self._finish(journal, outcome, result, f"{reason}; {problem}" if problem else reason, actor)
-
-    def _finish(self, journal: Journal, outcome: Outcome, result: str, reason: str, actor: str) -> Outcome:
-        """Write the audit entry and lineage event (once per journal), then close the journal."""
-        outcome.outcome, outcome.reason = result, reason
-        if not any(entry.get("journal") == journal.id for entry in self.audit.entries()):
-            self.audit.append(
-                f"{outcome.kind}:{result}",
-                actor=actor,
-                service=outcome.service,
-                stack=self.stack,
-                version=outcome.version,
-                previous=outcome.previous,
-                reason=reason,
-                journal=journal.id,
-                analysis=[d.get("reason") for d in outcome.decisions],
-            )
-        else:
-            catch_up(self.audit)  # the entry is there; its bucket copy may lag behind it
-        self.lineage.record(
-            f"{outcome.kind}:{result}",
-            service=outcome.service,
-            version=outcome.version,
-            stack=self.stack,
-            actor=actor,
-            payload={"previous": outcome.previous, "reason": reason, "journal": journal.id},
-        )
-        journal.write(Step.DONE, outcome=result, reason=reason)
-        self.progress("done", {"outcome": result, "reason": reason})
-        return outcome
 
     # ----------------------------------------------------------------- gates and approval
 
@@ -479,82 +301,24 @@ class Controller:
         report: dict[str, Any],
         actor: str,
     ) -> VersionInfo:
-        """Store a stage's gate report as evidence; a passing candidate gate makes a candidate."""
-        info = self.registry.get_version(service, version)
-        evidence = self.evidence.save(service, info.sha, stage, passed, summary, report)
-        if passed and stage == "candidate" and Stage(info.stage) is Stage.EXPERIMENTAL:
-            check_transition(Stage.EXPERIMENTAL, Stage.CANDIDATE, version=info.sha)
-            self.registry.set_stage(service, info.sha, str(Stage.CANDIDATE), actor)
-        result = "passed" if passed else "refused"
-        self.audit.append(
-            f"gates:{result}",
-            actor=actor,
-            service=service,
-            stack=self.stack,
-            version=info.sha,
-            stage=stage,
-            evidence=evidence.digest,
-            reason="" if passed else summary,
+        """Store a stage's gate report as evidence (``Approvals.record_gates``)."""
+        return self.approvals.record_gates(
+            service, version, stage, passed=passed, summary=summary, report=report, actor=actor
         )
-        self.lineage.record(
-            f"gates:{result}",
-            service=service,
-            version=info.sha,
-            stack=self.stack,
-            actor=actor,
-            payload={"stage": stage, "evidence": evidence.digest, "summary": summary},
-        )
-        return self.registry.get_version(service, info.sha)
 
     def approve(self, service: str, version: str, approver: str, comment: str = "") -> Approval:
-        """Approve a version for this stack: never by its registrant, always bound to its evidence."""
-        info = self.registry.get_version(service, version)
-        if _same_person(approver, info.registrant):
-            raise RefusedError(
-                f"{approver} registered {info.sha[:12]} and cannot approve it (four eyes)",
-                details=["a second person approves: `modelrail approve --as SOMEONE_ELSE`"],
-            )
-        evidence = self.evidence.load(service, info.sha, "production")
-        if evidence is None or not evidence.passed:
-            raise RefusedError(
-                f"{info.sha[:12]} has no passing production-stage gate report to approve",
-                details=["run `modelrail qualify --stage production` first"],
-            )
-        approval = self.evidence.approve(service, info.sha, self.stack, approver, evidence, comment)
-        self.registry.approve(
-            service, info.sha, approver, f"{self.stack}: evidence {evidence.digest[:12]}; {comment}"
-        )
-        self.audit.append(
-            "approve",
-            actor=approver,
-            service=service,
-            stack=self.stack,
-            version=info.sha,
-            evidence=evidence.digest,
-            comment=comment,
-        )
-        self.lineage.record(
-            "approve",
-            service=service,
-            version=info.sha,
-            stack=self.stack,
-            actor=approver,
-            payload={"evidence": evidence.digest, "comment": comment},
-        )
-        return approval
+        """Approve a version for this stack as a second person (``Approvals.approve``)."""
+        return self.approvals.approve(service, version, approver, comment)
 
     # ----------------------------------------------------------------- history
 
     def stable_versions(self, service: str) -> list[str]:
         """Versions that served ``service`` here after a verified promotion or rollback, oldest first."""
-        versions: list[str] = []
-        for entry in self.audit.entries():
-            if entry.get("service") == service and entry["action"] in (
-                "promote:promoted",
-                "rollback:rolled_back",
-            ):
-                versions.append(entry["version"])
-        return versions
+        return [
+            entry["version"]
+            for entry in self.audit.entries()
+            if entry.get("service") == service and entry["action"] in SERVING_ACTIONS
+        ]
 
     def last_stable(self, service: str, *, excluding: str) -> str | None:
         """The most recent stable version other than ``excluding``."""
@@ -583,17 +347,6 @@ class Controller:
         return outcomes
 
 
-def _where(outcome: Outcome) -> list[str]:
-    """Where a rollout that did not hold left things, for the error's details."""
-    state = outcome.endpoint
-    running = state.config_name if state is not None and state.config_name else "nothing"
-    return [f"the stack file pins {outcome.previous[:12] or 'no version'} again; the endpoint runs {running}"]
-
-
-class LockLostError(LockedError):
-    """The promotion lock lapsed and another operation took it: stop without touching anything."""
-
-
 def _renewer(lock: PromotionLock) -> Callable[[], None]:
     """Keep the lock while a long rollout bakes (its expiry would otherwise let a second one in)."""
 
@@ -604,10 +357,3 @@ def _renewer(lock: PromotionLock) -> Callable[[], None]:
             raise LockLostError(error.message, details=error.details) from None
 
     return renew
-
-
-def _same_person(first: str, second: str) -> bool:
-    """One person or bot by ``pipelines.identity.same_identity``: case, width, invisibles ignored."""
-    from pipelines.identity import same_identity
-
-    return same_identity(first, second)

@@ -41,9 +41,12 @@ class Step(StrEnum):
     ANALYSED = "analysed"
     """One canary-analysis interval: its window and decision, journaled before it is acted on
     (one record per interval)."""
+    SHIFTED = "shifted"
+    """A stepped rollout (KServe) pinned its next traffic step (``percent``; None: all traffic) and
+    runs the stack update that applies it (one record per step)."""
     UPDATE_FINISHED = "update_finished"
-    """The rollout ended while the controller watched it (which alone proves nothing: SageMaker
-    can roll back silently)."""
+    """The rollout's last update ended while the controller watched it (which alone proves nothing:
+    SageMaker can roll back silently)."""
     DECIDED = "decided"
     """The rollout did not hold: ``outcome`` and ``reason`` are final. What remains is putting the
     previous version back (stack file and endpoint) and recording it."""

@@ -6,7 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from infra.config import STACK_NAMES
+from pipelines.errors import ModelrailError
+from pipelines.paths import state_dir
 from pipelines.promotion.audit import AuditLog
+from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.journal import unfinished
 from pipelines.promotion.lock import held_locks
 
@@ -135,3 +139,67 @@ def _describe(entry: dict[str, Any]) -> str:
         "gates:passed": f"{entry.get('stage', '')} gates passed",
         "gates:refused": f"{entry.get('stage', '')} gates refused",
     }.get(action, action)
+
+
+def changelog_markdown(service: str) -> str:
+    """The changelog across every stack with a local audit log.
+
+    Each version's training data is the lineage catalog's ``dataset_sha256`` (the manifest's
+    ``dataset.sha256``), else the one its ``register`` entry recorded; each gate or approval
+    entry whose stored evidence still has the digest it names gets the sha256s of the data
+    those gates judged.
+    """
+    from pipelines.lineage.record import open_catalog
+
+    logs = [AuditLog(state_dir() / "audit", stack) for stack in STACK_NAMES]
+    present = [log for log in logs if log.path.exists()]
+    catalog = open_catalog()
+    store = EvidenceStore(state_dir() / "evidence")
+    details: dict[str, dict[str, str]] = {}
+    judged: dict[str, dict[str, str]] = {}
+    for log in present:
+        for entry in log.entries():
+            version = str(entry.get("version", ""))
+            if not version or entry.get("service") != service:
+                continue
+            if version not in details:
+                dataset = _dataset_sha256(catalog, version) or str(
+                    entry.get("dataset", "") if entry["action"] == "register" else ""
+                )
+                if dataset:
+                    details[version] = {"dataset_sha256": dataset}
+            digest = str(entry.get("evidence") or "")
+            if digest and digest not in judged and str(entry["action"]).startswith("gates:"):
+                data = _judged_data(store, service, version, str(entry.get("stage", "")), digest)
+                if data:
+                    judged[digest] = data
+    return changelog(service, present, details, judged)
+
+
+def _dataset_sha256(catalog: Any, version: str) -> str:
+    """The sha256 of the data ``version`` was trained on, per the catalog; ``""`` if it has no record."""
+    try:
+        model = catalog.model(version)
+    except ModelrailError:  # a version the catalog does not know
+        return ""
+    return str(model["dataset"]["sha256"] or "")
+
+
+def _judged_data(store: EvidenceStore, service: str, version: str, stage: str, digest: str) -> dict[str, str]:
+    """The sha256 of each data file the gates judged, from the stored evidence with ``digest``.
+
+    Empty when that evidence is gone, unreadable, or replaced (a later run, or an edit): the
+    stored report is then not the one the entry names.
+    """
+    if not stage:
+        return {}
+    try:
+        evidence = store.load(service, version, stage)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if evidence is None or evidence.digest != digest:
+        return {}
+    subject = evidence.report.get("subject")
+    if not isinstance(subject, dict):
+        return {}
+    return {name: str(subject[f"{name}_sha256"]) for name in JUDGED_DATA if subject.get(f"{name}_sha256")}

@@ -68,12 +68,15 @@ def pinned_version(path: Path, service: str) -> str | None:
 
 
 FLOOR_KEY = "instanceCountFloor"
+CANARY_KEY = "canaryTrafficPercent"
 
 
-def render_pin(path: Path, service: str, version: str | None, floor: int | None = None) -> str:
-    """The stack file's text with ``service``'s modelVersion set to ``version`` and its
-    instanceCountFloor to ``floor`` (written just after the pin; a None floor removes the key);
-    everything else kept."""
+def render_pin(
+    path: Path, service: str, version: str | None, floor: int | None = None, canary: int | None = None
+) -> str:
+    """The stack file's text with ``service``'s modelVersion set to ``version``, its
+    instanceCountFloor to ``floor`` and its canaryTrafficPercent to ``canary`` (each written just
+    after the pin; None removes the key); everything else kept."""
     from ruamel.yaml.error import YAMLError
 
     from infra.config import StackFileUnreadableError
@@ -90,25 +93,28 @@ def render_pin(path: Path, service: str, version: str | None, floor: int | None 
     except (KeyError, TypeError):
         raise RefusedError(f"{path}: no service {service!r} under config.{SERVICES_KEY}") from None
     entry["modelVersion"] = version
-    if floor is not None and FLOOR_KEY in entry:
-        entry[FLOOR_KEY] = floor
-    elif floor is not None:
-        entry.insert(list(entry).index("modelVersion") + 1, FLOOR_KEY, floor)
-    elif FLOOR_KEY in entry:
-        del entry[FLOOR_KEY]
+    for key, value in ((CANARY_KEY, canary), (FLOOR_KEY, floor)):
+        if value is not None and key in entry:
+            entry[key] = value
+        elif value is not None:
+            entry.insert(list(entry).index("modelVersion") + 1, key, value)
+        elif key in entry:
+            del entry[key]
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     return buffer.getvalue()
 
 
-def write_pin(path: Path, service: str, version: str | None, floor: int | None = None) -> str:
-    """Pin ``version`` (and ``floor``, see ``render_pin``) for ``service``; validate first, then
-    replace the file atomically.
+def write_pin(
+    path: Path, service: str, version: str | None, floor: int | None = None, canary: int | None = None
+) -> str:
+    """Pin ``version`` (and ``floor`` and ``canary``, see ``render_pin``) for ``service``; validate
+    first, then replace the file atomically.
 
     Returns the previous text, which is what a revert writes back.
     """
     previous = path.read_text(encoding="utf-8")
-    updated = render_pin(path, service, version, floor)
+    updated = render_pin(path, service, version, floor, canary)
     check_valid(updated, path, f"pinning {(version or 'null')[:12]}")
     restore(path, updated)
     return previous
@@ -133,7 +139,10 @@ def restore(path: Path, text: str) -> None:
 
 
 def git_patch(path: Path, relative_to: Path, service: str, version: str, floor: int | None = None) -> str:
-    """The pin change as a patch that ``git apply`` takes (the GitOps path: review, then merge)."""
+    """The pin change as a patch that ``git apply`` takes (the GitOps path: review, then merge).
+
+    All traffic at once: a stepped canary needs the controller between its updates.
+    """
     before = path.read_text(encoding="utf-8").splitlines(keepends=True)
     after = render_pin(path, service, version, floor).splitlines(keepends=True)
     name = path.resolve().relative_to(relative_to.resolve()).as_posix()

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infra.config import STACK_NAMES, load_stack_file
+from infra.config import load_stack_file
 from pipelines.errors import ModelrailError
 from pipelines.paths import project_root, stack_path, state_dir
 from pipelines.promotion.audit import AuditLog
 from pipelines.promotion.controller import Controller, Progress
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.ports import VersionInfo
-from pipelines.promotion.records import JUDGED_DATA, changelog, status
+from pipelines.promotion.records import status
 from pipelines.runners.base import EndpointInspector, EndpointState
 
 if TYPE_CHECKING:
@@ -162,13 +162,18 @@ class StackRecords:
         the endpoint runs it). Starts nothing: a sandbox that is not running serves nothing.
         """
         rows = self.status()
-        inspector = live_inspector(self.stack)
+        inspectors = live_inspectors(self.stack)
+        runtimes = {
+            name: service.runtime
+            for name, service in load_stack_file(stack_path(self.stack)).services.items()
+        }
         try:
             outputs = stack_outputs(self.stack)
         except ModelrailError:
             outputs = {}
         for row in rows:
             pinned, service = row["serving"], row["service"]
+            inspector = inspectors[runtimes[service]]
             state = _describe_quietly(inspector, service)
             candidates = [v for v in (pinned, row["previous_stable"]) if v]
             running = next(
@@ -212,24 +217,34 @@ class _NothingRuns:
         return False
 
 
-def live_inspector(stack: str) -> EndpointInspector:
-    """The stack's endpoint inspector, without starting anything (a sandbox that is not running
-    serves nothing)."""
+def live_inspectors(stack: str) -> dict[str, EndpointInspector]:
+    """Each runtime's endpoint inspector for the stack, without starting anything (a sandbox that
+    is not running serves nothing)."""
     from pipelines.embedded.session import embedded_selected
+    from pipelines.runtimes.table import Binding, inspectors
 
+    config = load_stack_file(stack_path(stack))
     if embedded_selected(stack):
-        from pipelines.runners.local_runner import SandboxEndpoints
         from pipelines.sandbox import SandboxClient, SandboxNotRunningError
 
         try:
-            return SandboxEndpoints(SandboxClient.connect(state_dir()))
+            sandbox = SandboxClient.connect(state_dir())
         except SandboxNotRunningError as error:
-            return _NothingRuns(error.message)
-    from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
-
-    config = load_stack_file(stack_path(stack))
+            nothing = _NothingRuns(error.message)
+            return {service.runtime: nothing for service in config.services.values()}
+        return inspectors(Binding(stack, config, lambda: sandbox, _no_aws), embedded=True)
     session = _aws_session(config.platform.region)
-    return SageMakerEndpoints(_aws_client(session, "sagemaker"), config.platform.environment)
+    return inspectors(
+        Binding(stack, config, _no_sandbox, lambda name: _aws_client(session, name)), embedded=False
+    )
+
+
+def _no_aws(name: str) -> Any:
+    raise ModelrailError(f"the embedded default reads no real AWS {name}")
+
+
+def _no_sandbox() -> Any:
+    raise ModelrailError("a cloud stack has no local sandbox")
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -275,70 +290,6 @@ def _aws_client(session: Any, name: str) -> Any:
     return guard_client(session.client(name, config=retry_config(embedded=False)), f"AWS {name} in {region}")
 
 
-def changelog_markdown(service: str) -> str:
-    """The changelog across every stack with a local audit log.
-
-    Each version's training data is the lineage catalog's ``dataset_sha256`` (the manifest's
-    ``dataset.sha256``), else the one its ``register`` entry recorded; each gate or approval
-    entry whose stored evidence still has the digest it names gets the sha256s of the data
-    those gates judged.
-    """
-    from pipelines.lineage.record import open_catalog
-
-    logs = [AuditLog(state_dir() / "audit", stack) for stack in STACK_NAMES]
-    present = [log for log in logs if log.path.exists()]
-    catalog = open_catalog()
-    store = EvidenceStore(state_dir() / "evidence")
-    details: dict[str, dict[str, str]] = {}
-    judged: dict[str, dict[str, str]] = {}
-    for log in present:
-        for entry in log.entries():
-            version = str(entry.get("version", ""))
-            if not version or entry.get("service") != service:
-                continue
-            if version not in details:
-                dataset = _dataset_sha256(catalog, version) or str(
-                    entry.get("dataset", "") if entry["action"] == "register" else ""
-                )
-                if dataset:
-                    details[version] = {"dataset_sha256": dataset}
-            digest = str(entry.get("evidence") or "")
-            if digest and digest not in judged and str(entry["action"]).startswith("gates:"):
-                data = _judged_data(store, service, version, str(entry.get("stage", "")), digest)
-                if data:
-                    judged[digest] = data
-    return changelog(service, present, details, judged)
-
-
-def _dataset_sha256(catalog: Any, version: str) -> str:
-    """The sha256 of the data ``version`` was trained on, per the catalog; ``""`` if it has no record."""
-    try:
-        model = catalog.model(version)
-    except ModelrailError:  # a version the catalog does not know
-        return ""
-    return str(model["dataset"]["sha256"] or "")
-
-
-def _judged_data(store: EvidenceStore, service: str, version: str, stage: str, digest: str) -> dict[str, str]:
-    """The sha256 of each data file the gates judged, from the stored evidence with ``digest``.
-
-    Empty when that evidence is gone, unreadable, or replaced (a later run, or an edit): the
-    stored report is then not the one the entry names.
-    """
-    if not stage:
-        return {}
-    try:
-        evidence = store.load(service, version, stage)
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    if evidence is None or evidence.digest != digest:
-        return {}
-    subject = evidence.report.get("subject")
-    if not isinstance(subject, dict):
-        return {}
-    return {name: str(subject[f"{name}_sha256"]) for name in JUDGED_DATA if subject.get(f"{name}_sha256")}
-
-
 def register_version(stack: str, service: str, package: Path, actor: str) -> tuple[Registration, Any]:
     """Register a package, then record it in lineage and in the stack's audit log (once)."""
     from pipelines.lineage import record_registration
@@ -363,18 +314,36 @@ def register_version(stack: str, service: str, package: Path, actor: str) -> tup
 
 
 def build_controller(stack: str, *, progress: Progress | None = None) -> Controller:
-    """A controller for ``stack`` with the adapters its mode calls for."""
+    """A controller for ``stack`` with the adapters of every runtime its services use
+    (``pipelines.runtimes.table``), on the embedded default or for real."""
     from pipelines.embedded.session import embedded_selected
     from pipelines.registry.factory import registry_for_stack
+    from pipelines.runtimes.table import Binding, bind
 
     root, state, path = project_root(), state_dir(), stack_path(stack)
     config = load_stack_file(path)
     registry = registry_for_stack(stack)
     audit = AuditLog(state / "audit", stack, remote=BucketCopy(registry, audit_key(stack)))
+    embedded = embedded_selected(stack)
+    session: list[Any] = []
+
+    def aws_client(name: str) -> Any:
+        if not session:
+            session.append(_aws_session(config.platform.region))
+        return _aws_client(session[0], name)
+
+    def start_sandbox() -> Any:
+        from pipelines.sandbox.client import SandboxClient
+
+        return SandboxClient.start(state)
+
+    binding = Binding(stack, config, start_sandbox, aws_client)
+    adapters = bind(binding, embedded=embedded)
     common: dict[str, Any] = {
         "stack": stack,
         "stack_path": path,
         "project_dir": root,
+        "adapters": adapters,
         "registry": RegistryVersions(registry),
         "evidence": EvidenceStore(state / "evidence"),
         "audit": audit,
@@ -383,31 +352,28 @@ def build_controller(stack: str, *, progress: Progress | None = None) -> Control
     }
     if progress is not None:
         common["progress"] = progress
-    if embedded_selected(stack):
-        from pipelines.metrics.local import LocalMetricsSource
-        from pipelines.runners.local_runner import LocalStackRunner, SandboxEndpoints
-        from pipelines.sandbox.client import SandboxClient
+    if embedded:
+        from pipelines.runners.local_runner import LocalStackRunner
 
-        sandbox = SandboxClient.start(state)
-        runner = LocalStackRunner(stack, root, state, sandbox, model_dir_for=_model_dirs(registry, state))
-        return Controller(
-            runner=runner,
-            endpoints=SandboxEndpoints(sandbox),
-            metrics=LocalMetricsSource(sandbox),
-            min_requests=LOCAL_MIN_REQUESTS,
-            min_labels=LOCAL_MIN_LABELS,
-            **common,
+        runner = LocalStackRunner(
+            stack, root, state, binding.sandbox, model_dir_for=_model_dirs(registry, state)
         )
-    from pipelines.metrics.cloudwatch import CloudWatchMetricsSource
+        return Controller(
+            runner=runner, min_requests=LOCAL_MIN_REQUESTS, min_labels=LOCAL_MIN_LABELS, **common
+        )
+    from pipelines.promotion.notifier import SnsNotifier
     from pipelines.runners.pulumi_runner import PulumiStackRunner
-    from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
 
-    session = _aws_session(config.platform.region)
-    environment = config.platform.environment
+    notifier = SnsNotifier(
+        lambda: aws_client("sns"),
+        region=config.platform.region,
+        account=lambda: str(aws_client("sts").get_caller_identity()["Account"]),
+        environment=config.platform.environment,
+        progress=progress or (lambda _event, _fields: None),
+    )
     return Controller(
         runner=PulumiStackRunner(stack, root, organization=os.environ.get(ORGANIZATION_ENV)),
-        endpoints=SageMakerEndpoints(_aws_client(session, "sagemaker"), environment),
-        metrics=CloudWatchMetricsSource(_aws_client(session, "cloudwatch"), environment),
+        notifier=notifier,
         **common,
     )
 
@@ -428,3 +394,11 @@ def _model_dirs(registry: SageMakerRegistry, state: Path) -> Any:
         return target
 
     return model_dir_for
+
+
+def registry_port(stack: str, service: str | None = None) -> RegistryVersions:
+    """The ``VersionStore`` of ``stack``'s registry, for commands that read versions without a
+    controller (``modelrail gate``): the gates reach the registry only through this port."""
+    from pipelines.registry.factory import registry_for_stack
+
+    return RegistryVersions(registry_for_stack(stack, service))

@@ -36,6 +36,11 @@ TrafficSteps = Callable[["Service"], tuple[int | None, ...]]
 each, the last ``None`` (all traffic). ``(None,)``: one update, the runtime shifts traffic itself."""
 
 
+StepCheck = Callable[[str, str, int], str]
+"""``(service, version, percent)``: why the endpoint does not show ``version`` ready and carrying
+``percent``% of the traffic after a canary step, or '' when it does."""
+
+
 def one_update(_service: Service) -> tuple[int | None, ...]:
     """The runtime shifts traffic itself during one stack update (SageMaker's blue/green)."""
     return (None,)
@@ -51,3 +56,5 @@ class RuntimeAdapters:
     """None where no live metrics can be read: a canary there cannot be analysed."""
     router: TrafficRouter
     traffic_steps: TrafficSteps = one_update
+    step_check: StepCheck | None = None
+    """How a stepped runtime shows that a canary step holds; None where ``traffic_steps`` is one update."""

@@ -108,7 +108,7 @@ def _assert_one_story(controller: Controller, context: str) -> str:
     """Stack file, endpoint, registry stage and audit log (both copies) agree; returns the version."""
     pinned = pinned_version(controller.stack_path, SERVICE)
     assert pinned is not None, context
-    endpoint = controller.endpoints.describe(SERVICE)
+    endpoint = controller.adapters_for(SERVICE).endpoints.describe(SERVICE)
     assert (endpoint.status, endpoint.config_name) == ("InService", f"{SERVICE}-{pinned[:12]}"), context
     assert controller.registry.get_version(SERVICE, pinned).stage == "production", context
     serving = [

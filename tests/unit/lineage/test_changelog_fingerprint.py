@@ -86,7 +86,7 @@ def _gates(state: Path, version: str, judged: dict[str, str]) -> str:
 
 
 def _changelog() -> str:
-    from pipelines.promotion.wiring import changelog_markdown
+    from pipelines.promotion.records import changelog_markdown
 
     return changelog_markdown(SERVICE)
 

@@ -15,6 +15,7 @@ from pipelines.promotion.controller import Controller, Timeouts
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.ports import VersionInfo
 from pipelines.runners.base import EndpointState, Preview, ResourceChange
+from pipelines.runtimes.ports import RuntimeAdapters
 
 V1 = "a1" * 32
 V2 = "b2" * 32
@@ -43,6 +44,9 @@ class FakeRegistry:
         info = self.versions[sha]
         self.versions[sha] = VersionInfo(info.service, sha, stage, info.registrant, info.metadata)
         self.stages.append((sha, stage))
+
+    def download(self, service: str, sha: str, target: Path) -> Path:
+        raise RefusedError(f"the fake registry holds no package bytes ({service} {sha[:12]})")
 
     def approve(self, service: str, sha: str, actor: str, description: str) -> None:
         info = self.versions[sha]
@@ -152,7 +156,7 @@ class FakeMetrics:
             start=start, end=end, baseline=_stats(0.001), canary=_stats(self.canary_error_rate)
         )
 
-    def breach(self, service: str, guardrail: str, value: float, reason: str) -> None:
+    def abort(self, service: str, guardrail: str, value: float, reason: str) -> None:
         self.breaches.append((guardrail, reason))
         self.endpoint.rolled_back_by_alarm = True
 
@@ -219,13 +223,12 @@ def make_world(
         stack_path=stack_path,
         project_dir=tmp_path / "project",
         runner=runner,
-        endpoints=endpoint,
+        adapters={"sagemaker": RuntimeAdapters("sagemaker", endpoint, metrics, metrics)},
         registry=registry,
         evidence=EvidenceStore(state / "evidence"),
         audit=AuditLog(state / "audit", stack),
         lineage=lineage,
         state_dir=state,
-        metrics=metrics,
         timeouts=Timeouts(verify_seconds=1.0, poll_seconds=0.01),
         analysis_interval_seconds=0.05,
     )

@@ -26,6 +26,7 @@ from pipelines.promotion.controller import Controller, Timeouts
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.journal import Journal
 from pipelines.runners.base import EndpointState, Preview
+from pipelines.runtimes.ports import RuntimeAdapters
 from pipelines.sandbox.client import SandboxNotRunningError
 from tests.unit.promotion.fakes import V1, V2, FakeLineage, FakeRegistry, config_name
 
@@ -192,7 +193,7 @@ class ScriptedMetrics:
             canary = _stats(10, 0.0) if calls <= self.quiet_windows else _stats(2000, 0.10)
         return CanaryWindow(start=start, end=end, baseline=_stats(2000, 0.001), canary=canary)
 
-    def breach(self, service: str, guardrail: str, value: float, reason: str) -> None:
+    def abort(self, service: str, guardrail: str, value: float, reason: str) -> None:
         journals = [Journal.load(path) for path in sorted(self.journal_dir.glob("*.jsonl"))]
         last = journals[-1].records[-1] if journals else {}
         self.journaled_before_breach.append(
@@ -245,13 +246,12 @@ def make_rolling_world(
         stack_path=stack_path,
         project_dir=tmp_path / "project",
         runner=runner,
-        endpoints=endpoint,
+        adapters={"sagemaker": RuntimeAdapters("sagemaker", endpoint, metrics, metrics)},
         registry=registry,
         evidence=evidence,
         audit=AuditLog(state / "audit", "staging"),
         lineage=FakeLineage(),
         state_dir=state,
-        metrics=metrics,
         timeouts=Timeouts(verify_seconds=60.0, poll_seconds=0.02),
         analysis_interval_seconds=0.1,
     )

@@ -68,7 +68,8 @@ def test_every_interval_of_a_rollout_is_judged_against_the_hour_before_it_began(
         stubber.add_response("get_metric_statistics", {"Datapoints": []})
 
     controller = wiring.build_controller("staging")
-    assert isinstance(controller.metrics, CloudWatchMetricsSource)
+    adapters = controller.adapters["sagemaker"]
+    assert isinstance(adapters.metrics, CloudWatchMetricsSource)
     config = controller.service_config(SERVICE)
     journal = Journal.begin(
         controller.journal_dir, kind="promote", service=SERVICE, stack="staging", version=V2, previous=V1,
@@ -78,7 +79,8 @@ def test_every_interval_of_a_rollout_is_judged_against_the_hour_before_it_began(
     bake = Bake.begin(
         journal,
         config=config,
-        metrics=controller.metrics,
+        metrics=adapters.metrics,
+        router=adapters.router,
         policy=policy,
         decisions=[],
         progress=controller.progress,

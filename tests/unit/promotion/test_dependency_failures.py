@@ -50,13 +50,13 @@ def test_the_bucket_dying_mid_bake_stops_with_a_typed_error_and_resume_converges
     audit = AuditLog(tmp_path / "state" / "audit", "staging", remote=bucket)
     audit.append("register", actor="rita@example.com", service=SERVICE, version=V2)
     world.controller.audit = audit
-    breach = world.metrics.breach
+    abort = world.metrics.abort
 
     def breach_then_lose_the_bucket(service: str, guardrail: str, value: float, reason: str) -> None:
-        breach(service, guardrail, value, reason)
+        abort(service, guardrail, value, reason)
         bucket.down = True
 
-    world.metrics.breach = breach_then_lose_the_bucket  # type: ignore[method-assign]
+    world.metrics.abort = breach_then_lose_the_bucket  # type: ignore[method-assign]
 
     with pytest.raises(
         DependencyUnavailableError, match="is not answering; run `modelrail resume` once it is back"

@@ -20,6 +20,7 @@ from pipelines.promotion.controller import Controller, Timeouts
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.runners.pulumi_runner import PulumiStackRunner
 from pipelines.runners.sagemaker_endpoints import SageMakerEndpoints
+from pipelines.runtimes.ports import RuntimeAdapters
 from tests.unit.promotion.fakes import V1, V2, FakeLineage, FakeRegistry
 
 SERVICE = "adult-income"
@@ -95,6 +96,13 @@ def expect_config_lookup(stubber: Stubber, config: str) -> None:
     )
 
 
+class _NoCanary:
+    """The router of a world without metrics: no canary is analysed, so none is ever aborted."""
+
+    def abort(self, service: str, guardrail: str, value: float, reason: str) -> None:
+        raise AssertionError(f"no canary analysis runs here, yet {service} was aborted: {reason}")
+
+
 def controller(project: Path, state: Path, sagemaker: Any, timeouts: Timeouts | None = None) -> Controller:
     """A controller on ``dev`` over the Automation API (the stand-in) and ``sagemaker``; V2 is gated."""
     registry = FakeRegistry()
@@ -106,7 +114,9 @@ def controller(project: Path, state: Path, sagemaker: Any, timeouts: Timeouts | 
         stack_path=project / "stacks" / "Pulumi.dev.yaml",
         project_dir=project,
         runner=PulumiStackRunner("dev", project),
-        endpoints=SageMakerEndpoints(sagemaker, "dev"),
+        adapters={
+            "sagemaker": RuntimeAdapters("sagemaker", SageMakerEndpoints(sagemaker, "dev"), None, _NoCanary())
+        },
         registry=registry,
         evidence=evidence,
         audit=AuditLog(state / "audit", "dev"),

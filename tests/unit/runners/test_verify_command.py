@@ -40,7 +40,10 @@ def stubber(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> S
     text = stack_path.read_text()
     yaml = round_trip_yaml(text)
     document = yaml.load(text)
-    document["config"]["modelrail:services"][UNPINNED] = {"runtime": "sagemaker", "modelVersion": None}
+    services = document["config"]["modelrail:services"]
+    services[UNPINNED] = {"runtime": "sagemaker", "modelVersion": None}
+    for name in [name for name, entry in services.items() if entry.get("runtime") == "kserve"]:
+        del services[name]  # SageMaker endpoints only: a KServe service's status comes from its cluster
     with stack_path.open("w") as handle:
         yaml.dump(document, handle)
     monkeypatch.setenv("MODELRAIL_PROJECT_DIR", str(project))

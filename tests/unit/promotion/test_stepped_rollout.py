@@ -1,0 +1,158 @@
+"""A rollout on a runtime the controller shifts step by step (KServe), stepped through its phases.
+
+Each traffic step is its own stack update: the first pins the new version with
+``canaryTrafficPercent``, the canary bakes under analysis, the last drops the share (all
+traffic). A breach or a canary that does not carry its share goes through the one revert path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import load_stack_file
+from pipelines.errors import RolledBackError
+from pipelines.promotion.journal import Step, finished
+from pipelines.promotion.phases import Phase, Result
+from pipelines.promotion.stackfile import round_trip_yaml
+from pipelines.runtimes.ports import RuntimeAdapters
+from tests.unit.promotion.fakes import V1, V2, FakeRunner, World, make_world
+
+SERVICE = "adult-income"
+
+
+@dataclass
+class SteppedRunner(FakeRunner):
+    """``up`` applies the pin and its canary share, as KServe does with ``canaryTrafficPercent``."""
+
+    shares: list[int | None] = field(default_factory=list)
+
+    def up(self, message: str) -> dict[str, Any]:
+        service = load_stack_file(self.stack_path).services[SERVICE]
+        self.messages.append(message)
+        self.shares.append(service.canary_traffic_percent)
+        self.endpoint.status = "InService" if service.canary_traffic_percent is None else "Canary"
+        if service.canary_traffic_percent is None:
+            assert service.model_version is not None
+            self.endpoint.serving = service.model_version
+        return {"endpoint": "local-adult-income"}
+
+
+def _as_kserve(path: Path) -> None:
+    text = path.read_text()
+    yaml = round_trip_yaml(text)
+    document = yaml.load(text)
+    entry = document["config"]["modelrail:services"][SERVICE]
+    entry["runtime"] = "kserve"
+    entry["deployment"]["strategy"] = "canary"
+    entry["deployment"]["canaryPercent"] = 25
+    entry["deployment"]["bakeSeconds"] = 1
+    document["config"]["modelrail:platform"]["kubernetes"] = {
+        "context": "ml-dev",
+        "oidcIssuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+    }
+    with path.open("w") as handle:
+        yaml.dump(document, handle)
+
+
+@dataclass
+class Checks:
+    problem: str = ""
+    asked: list[tuple[str, int]] = field(default_factory=list)
+
+    def __call__(self, service: str, version: str, percent: int) -> str:
+        self.asked.append((version, percent))
+        return self.problem
+
+
+@pytest.fixture
+def world(tmp_path: Path, repo: Path) -> tuple[World, SteppedRunner, Checks]:
+    world = make_world(tmp_path, repo, stack="dev")
+    _as_kserve(world.stack_path)
+    runner = SteppedRunner(world.stack_path, world.endpoint, stack="dev")
+    checks = Checks()
+    world.controller.runner = runner
+    world.controller.adapters = {
+        "kserve": RuntimeAdapters(
+            "kserve",
+            world.endpoint,
+            world.metrics,
+            world.metrics,
+            traffic_steps=lambda service: (service.deployment.canary_percent, None),
+            step_check=checks,
+        )
+    }
+    world.controller.evidence.save(SERVICE, V2, "candidate", True, "ok", {"checks": []})
+    return world, runner, checks
+
+
+def test_the_canary_share_is_one_update_and_all_traffic_the_next(
+    world: tuple[World, SteppedRunner, Checks],
+) -> None:
+    w, runner, checks = world
+    outcome = w.controller.promote(SERVICE, V2, "carol@example.com")
+    assert outcome.outcome == Result.PROMOTED
+    assert runner.shares == [25, None], "the canary's share first, then all traffic"
+    assert checks.asked == [(V2, 25)], "the canary step was checked to carry its share"
+    assert w.endpoint.serving == V2
+    service = load_stack_file(w.stack_path).services[SERVICE]
+    assert service.model_version == V2 and service.canary_traffic_percent is None
+    (journal,) = finished(w.controller.journal_dir)
+    steps = [record["step"] for record in journal.records]
+    assert steps[:3] == ["begun", "pinned", "update_started"]
+    assert "analysed" in steps, "the canary was analysed while it baked"
+    assert [record["percent"] for record in journal.all(Step.SHIFTED)] == [None]
+    assert steps[-4:] == ["update_finished", "verified", "recorded", "done"]
+
+
+def test_a_breach_while_the_canary_bakes_aborts_it_and_reverts(
+    world: tuple[World, SteppedRunner, Checks],
+) -> None:
+    w, runner, _ = world
+    w.metrics.canary_error_rate = 0.10
+    with pytest.raises(RolledBackError, match="did not hold"):
+        w.controller.promote(SERVICE, V2, "carol@example.com")
+    (guardrail, _reason), *_ = w.metrics.breaches
+    assert guardrail == "5xx-rate", "the router took the canary's traffic away"
+    assert runner.shares[0] == 25 and runner.shares[-1] is None, "the revert's update drops the share"
+    service = load_stack_file(w.stack_path).services[SERVICE]
+    assert service.model_version == V1 and service.canary_traffic_percent is None
+    assert w.endpoint.serving == V1
+    actions = [entry["action"] for entry in w.controller.audit.entries()]
+    assert actions == ["promote:rolled_back"]
+
+
+def test_a_canary_that_does_not_carry_its_share_fails_before_any_analysis(
+    world: tuple[World, SteppedRunner, Checks],
+) -> None:
+    w, _runner, checks = world
+    checks.problem = "the latest revision carries 0%, not 25%"
+    with pytest.raises(RolledBackError, match="carries 0%, not 25%"):
+        w.controller.promote(SERVICE, V2, "carol@example.com")
+    assert w.metrics.breaches == []
+    assert load_stack_file(w.stack_path).services[SERVICE].model_version == V1
+    (journal,) = finished(w.controller.journal_dir)
+    assert journal.records[-1]["outcome"] == Result.FAILED
+
+
+def test_every_phase_and_result_is_documented() -> None:
+    import ast
+    import inspect
+    import itertools
+
+    from pipelines.promotion import phases
+
+    for enum in (phases.Phase, phases.Result):
+        body = ast.parse(inspect.getsource(enum)).body[0].body  # type: ignore[attr-defined]
+        documented = {
+            target.id
+            for node, following in itertools.pairwise(body)
+            if isinstance(node, ast.Assign) and isinstance(following, ast.Expr)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        assert documented == {member.name for member in enum}, enum
+    assert Phase.DONE in list(Phase)
