@@ -1,4 +1,4 @@
-"""``CloudWatchMetricsSource``: windows from ``AWS/SageMaker`` per-variant metrics, alarms via CloudWatch.
+"""``CloudWatchMetricsSource``: windows from ``AWS/SageMaker`` per-variant metrics.
 
 What CloudWatch can and cannot tell apart. SageMaker publishes invocation metrics by
 ``EndpointName`` and ``VariantName``, and a blue/green deployment keeps the variant name (it
@@ -20,6 +20,7 @@ from microseconds), so the latency check compares point estimates. There is no p
 histogram either (that needs data capture), so the drift check does not run here. Live
 accuracy is the ``modelrail`` namespace's ``LiveAccuracy`` metric, published as statistic
 sets (SampleCount = labels, Sum = correct ones) so its Average is the accuracy the alarm watches.
+Setting the alarms that roll a deployment back is ``pipelines.runtimes.alarms.CloudWatchAlarms``.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from infra.naming import LIVE_ACCURACY_METRIC, QUALITY_NAMESPACE, VARIANT_NAME, alarm_name, endpoint_name
+from infra.naming import LIVE_ACCURACY_METRIC, QUALITY_NAMESPACE, VARIANT_NAME, endpoint_name
 from pipelines.metrics.stats import CanaryWindow, VariantStats
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.client import CloudWatchClient
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
-MAX_REASON = 1023
-"""CloudWatch's limit on an alarm's StateReason."""
 
 
 class CloudWatchMetricsSource:
@@ -92,28 +91,6 @@ class CloudWatchMetricsSource:
             latency_p99_ms=None if p99 is None else p99 / 1000,
             labelled=labelled,
             correct=correct,
-        )
-
-    def breach(self, service: str, guardrail: str, value: float, reason: str) -> None:
-        """Publish LiveAccuracy for an accuracy breach, then set the guardrail's alarm to ALARM."""
-        if guardrail == "live-accuracy":
-            self.cloudwatch.put_metric_data(
-                Namespace=QUALITY_NAMESPACE,
-                MetricData=[
-                    {
-                        "MetricName": LIVE_ACCURACY_METRIC,
-                        "Dimensions": [
-                            {"Name": "EndpointName", "Value": endpoint_name(self.environment, service)},
-                            {"Name": "VariantName", "Value": VARIANT_NAME},
-                        ],
-                        "Value": value,
-                    }
-                ],
-            )
-        self.cloudwatch.set_alarm_state(
-            AlarmName=alarm_name(self.environment, service, guardrail),
-            StateValue="ALARM",
-            StateReason=reason[:MAX_REASON],
         )
 
     def _sum(self, namespace: str, metric: str, dimensions: Sequence[Any], start: float, end: float) -> int:

@@ -1,4 +1,8 @@
-"""The MetricsSource port: where the canary analysis reads live metrics, and how it rings the alarm."""
+"""The MetricsSource port: where the canary analysis reads live metrics (read only).
+
+Stopping a canary is another port, ``pipelines.runtimes.ports.TrafficRouter`` (Flagger splits
+its metrics providers from its router the same way): a source never changes what it measures.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from pipelines.metrics.stats import CanaryWindow
 
 @runtime_checkable
 class MetricsSource(Protocol):
-    """Live per-variant metrics of a service, and the switch that makes its endpoint roll back.
+    """Live per-variant metrics of a service, read only.
 
-    Adapters: ``LocalMetricsSource`` (the sandbox's Prometheus ``/metrics``) and
+    Adapters: ``LocalMetricsSource`` (the sandbox router's ``/metrics``),
+    ``PrometheusMetricsSource`` (PromQL over a Prometheus server's HTTP API, e.g. KServe) and
     ``CloudWatchMetricsSource`` (``AWS/SageMaker`` per-variant metrics).
     """
 
@@ -22,13 +27,5 @@ class MetricsSource(Protocol):
         side (the sandbox) ignores it; one that compares in time (CloudWatch, one series per
         variant) ends its baseline there, so every interval of a rollout is judged against the
         same stretch of the old configuration alone, never against canary traffic.
-        """
-        ...
-
-    def breach(self, service: str, guardrail: str, value: float, reason: str) -> None:
-        """Publish the quality metric the alarms watch and set the guardrail's alarm.
-
-        ``guardrail`` is one of ``infra.naming.GUARDRAILS``. Setting the alarm is what makes
-        SageMaker (or the sandbox) roll an in-flight deployment back at once.
         """
         ...

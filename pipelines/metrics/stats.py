@@ -58,6 +58,9 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
 )
 """Upper bounds of the model-latency histogram buckets, in milliseconds (``+Inf`` is implied).
 
+The one definition of the buckets: the router counts into them, and its exposition writes them
+in seconds, Prometheus' base unit (``pipelines.metrics.exposition.latency_le``).
+
 Dense between 50 and 500 ms, where guardrails live, so a p99 read from the histogram is within
 a few percent of the exact one.
 """

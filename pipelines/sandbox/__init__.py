@@ -1,7 +1,9 @@
-"""The local sandbox: SageMaker-style endpoints as model server processes on loopback.
+"""The local sandbox: SageMaker-style endpoints and KServe-style InferenceServices as model server
+processes on loopback.
 
 A detached daemon runs a weighted router per service that follows the service's blue/green
-policy, restarts crashed model servers, and counts everything per version on ``/metrics``.
+policy (SageMaker) or its revisions' traffic split (KServe), restarts crashed model servers, and
+counts everything per version on ``/metrics``.
 ``SandboxClient`` drives it from any process; ``sandbox_session`` starts one that is always
 stopped again.
 """

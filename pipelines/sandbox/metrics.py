@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from pipelines.metrics import prometheus as prom
+from pipelines.metrics import exposition as expo
 from pipelines.metrics.stats import LATENCY_BUCKETS_MS, PREDICTION_BINS
 
 HISTORY_SECONDS = 2 * 3600
@@ -133,44 +133,45 @@ class MetricsBook:
 
     def exposition(self, at: float | None = None) -> str:
         """Prometheus text for the reading at ``at`` (now by default)."""
-        return prom.render(samples(self.reading(at)))
+        return expo.render(samples(self.reading(at)))
 
 
-def samples(reading: Reading) -> list[prom.Sample]:
+def samples(reading: Reading) -> list[expo.Sample]:
     """Every sample of a reading, grouped by metric family as the exposition format wants."""
-    families: dict[str, list[prom.Sample]] = {name: [] for name in prom.HELP}
+    families: dict[str, list[expo.Sample]] = {name: [] for name in expo.HELP}
     for (service, version), c in sorted(reading.counters.items()):
         labels = {"service": service, "version": version}
-        families[prom.INVOCATIONS].append(prom.Sample(prom.INVOCATIONS, labels, c.invocations))
-        families[prom.ERRORS].append(prom.Sample(prom.ERRORS, {**labels, "code_class": "4xx"}, c.errors_4xx))
-        families[prom.ERRORS].append(prom.Sample(prom.ERRORS, {**labels, "code_class": "5xx"}, c.errors_5xx))
+        families[expo.INVOCATIONS].append(expo.Sample(expo.INVOCATIONS, labels, c.invocations))
+        families[expo.ERRORS].append(expo.Sample(expo.ERRORS, {**labels, "code_class": "4xx"}, c.errors_4xx))
+        families[expo.ERRORS].append(expo.Sample(expo.ERRORS, {**labels, "code_class": "5xx"}, c.errors_5xx))
         cumulative = 0
         for bound, count in zip((*LATENCY_BUCKETS_MS, float("inf")), c.latency_counts, strict=True):
             cumulative += count
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            families[prom.LATENCY].append(
-                prom.Sample(f"{prom.LATENCY}_bucket", {**labels, "le": le}, cumulative)
+            families[expo.LATENCY].append(
+                expo.Sample(f"{expo.LATENCY}_bucket", {**labels, "le": expo.latency_le(bound)}, cumulative)
             )
-        families[prom.LATENCY].append(prom.Sample(f"{prom.LATENCY}_sum", labels, round(c.latency_sum_ms, 3)))
-        families[prom.LATENCY].append(prom.Sample(f"{prom.LATENCY}_count", labels, cumulative))
+        families[expo.LATENCY].append(
+            expo.Sample(f"{expo.LATENCY}_sum", labels, round(c.latency_sum_ms / 1000, 6))
+        )
+        families[expo.LATENCY].append(expo.Sample(f"{expo.LATENCY}_count", labels, cumulative))
         for index, count in enumerate(c.predictions):
-            families[prom.PREDICTIONS].append(
-                prom.Sample(prom.PREDICTIONS, {**labels, "bin": str(index)}, count)
+            families[expo.PREDICTIONS].append(
+                expo.Sample(expo.PREDICTIONS, {**labels, "bin": str(index)}, count)
             )
-        families[prom.LABELS].append(prom.Sample(prom.LABELS, labels, c.labelled))
-        families[prom.LABELS_CORRECT].append(prom.Sample(prom.LABELS_CORRECT, labels, c.correct))
-        families[prom.RESTARTS].append(prom.Sample(prom.RESTARTS, labels, c.restarts))
+        families[expo.LABELS].append(expo.Sample(expo.LABELS, labels, c.labelled))
+        families[expo.LABELS_CORRECT].append(expo.Sample(expo.LABELS_CORRECT, labels, c.correct))
+        families[expo.RESTARTS].append(expo.Sample(expo.RESTARTS, labels, c.restarts))
     for service, weights in sorted(reading.weights.items()):
         for version, weight in sorted(weights.items()):
-            families[prom.WEIGHT].append(
-                prom.Sample(prom.WEIGHT, {"service": service, "version": version}, weight)
+            families[expo.WEIGHT].append(
+                expo.Sample(expo.WEIGHT, {"service": service, "version": version}, weight)
             )
     for service, roles in sorted(reading.roles.items()):
         for version, role in sorted(roles.items()):
             labels = {"service": service, "version": version, "role": role}
-            families[prom.VARIANT_INFO].append(prom.Sample(prom.VARIANT_INFO, labels, 1))
+            families[expo.VARIANT_INFO].append(expo.Sample(expo.VARIANT_INFO, labels, 1))
     for service, alarms in sorted(reading.alarms.items()):
         for guardrail in sorted(alarms):
             labels = {"service": service, "guardrail": guardrail}
-            families[prom.ALARM].append(prom.Sample(prom.ALARM, labels, 1))
+            families[expo.ALARM].append(expo.Sample(expo.ALARM, labels, 1))
     return [sample for family in families.values() for sample in family]

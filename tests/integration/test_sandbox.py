@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from infra.config import DeploymentPolicy
-from pipelines.metrics import prometheus as prom
+from pipelines.metrics import exposition as expo
 from pipelines.metrics.local import LocalMetricsSource
 from pipelines.sandbox import (
     DeploymentPhase,
@@ -167,12 +167,12 @@ def test_a_killed_model_server_is_restarted_and_its_failures_count_as_5xx(
 
     eventually(lambda: sandbox.describe_endpoint("svc").fleets[0].restarts == 1)
     eventually(answered)
-    samples = prom.parse(sandbox.metrics_text())
+    samples = expo.parse(sandbox.metrics_text())
     labels = {"service": "svc", "version": V1}
     five_xx = next(
-        s.value for s in samples if s.name == prom.ERRORS and s.labels == {**labels, "code_class": "5xx"}
+        s.value for s in samples if s.name == expo.ERRORS and s.labels == {**labels, "code_class": "5xx"}
     )
-    restarts = next(s.value for s in samples if s.name == prom.RESTARTS and s.labels == labels)
+    restarts = next(s.value for s in samples if s.name == expo.RESTARTS and s.labels == labels)
     assert five_xx == seen[502] and restarts == 1
     assert set(seen) <= {200, 502}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -12,16 +12,12 @@ from pipelines.sandbox.metrics import MetricsBook
 
 @dataclass
 class FakeSandbox:
-    """Serves a MetricsBook's readings as the daemon does, and records alarms."""
+    """Serves a MetricsBook's readings as the daemon does."""
 
     book: MetricsBook
-    alarms: list[tuple[str, str, str]] = field(default_factory=list)
 
     def metrics_text(self, at: float | None = None) -> str:
         return self.book.exposition(at)
-
-    def trip_alarm(self, service: str, guardrail: str, reason: str) -> None:
-        self.alarms.append((service, guardrail, reason))
 
 
 def _traffic(
@@ -72,9 +68,3 @@ def test_a_reading_before_the_first_snapshot_is_all_zeros() -> None:
     book.snapshot(now=50.0)
     window = LocalMetricsSource(FakeSandbox(book)).window("svc", 1.0, 50.0)
     assert window.baseline.invocations == 7
-
-
-def test_a_breach_trips_the_sandbox_alarm_with_the_observed_value() -> None:
-    fake = FakeSandbox(MetricsBook())
-    LocalMetricsSource(fake).breach("svc", "p99-latency", 412.5, "canary p99 above 250 ms")
-    assert fake.alarms == [("svc", "p99-latency", "canary p99 above 250 ms (observed 412.5)")]

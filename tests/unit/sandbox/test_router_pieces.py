@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import DeploymentPolicy
-from pipelines.metrics import prometheus as prom
+from pipelines.metrics import exposition as expo
 from pipelines.sandbox.endpoint import traffic_steps
 from pipelines.sandbox.metrics import MetricsBook
 
@@ -24,7 +24,7 @@ def test_each_strategy_shifts_traffic_in_its_steps(policy: DeploymentPolicy, ste
 
 
 def _invocations(text: str) -> float:
-    return next(s.value for s in prom.parse(text) if s.name == prom.INVOCATIONS)
+    return next(s.value for s in expo.parse(text) if s.name == expo.INVOCATIONS)
 
 
 def test_an_earlier_reading_is_the_last_snapshot_at_or_before_it() -> None:
@@ -43,7 +43,7 @@ def test_an_earlier_reading_is_the_last_snapshot_at_or_before_it() -> None:
 def test_failed_requests_count_as_5xx_without_latency() -> None:
     book = MetricsBook()
     book.invocation("svc", "v", 502, None, [])
-    samples = prom.parse(book.exposition())
+    samples = expo.parse(book.exposition())
     by_name = {(s.name, s.labels.get("code_class")): s.value for s in samples}
-    assert by_name[(prom.ERRORS, "5xx")] == 1
-    assert by_name[(f"{prom.LATENCY}_count", None)] == 0
+    assert by_name[(expo.ERRORS, "5xx")] == 1
+    assert by_name[(f"{expo.LATENCY}_count", None)] == 0

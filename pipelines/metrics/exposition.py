@@ -1,8 +1,12 @@
-"""The Prometheus text exposition the sandbox router writes and ``LocalMetricsSource`` reads.
+"""The Prometheus text exposition the sandbox router writes, and ``LocalMetricsSource`` and
+Prometheus itself read (``pipelines.metrics.promql`` queries what Prometheus scraped).
 
 Counters are labelled by ``service`` and ``version`` only, so a version's series stays one
 series for its whole life; which version is the baseline and which the canary is a separate
-``modelrail_variant_info`` gauge carrying a ``role`` label.
+``modelrail_variant_info`` gauge carrying a ``role`` label. Names follow Prometheus' conventions
+(``promtool check metrics`` is clean): base units (seconds, ratios), ``_total`` on counters,
+``_info`` on the info gauge. Inside modelrail latency stays in milliseconds (guardrails and
+``VariantStats`` are in ms); ``latency_le`` and ``latency_bound_ms`` convert at this boundary.
 """
 
 from __future__ import annotations
@@ -12,17 +16,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from pipelines.metrics.stats import LATENCY_BUCKETS_MS
+
 INVOCATIONS = "modelrail_invocations_total"
 ERRORS = "modelrail_invocation_errors_total"
 """Labelled ``code_class`` = ``4xx`` or ``5xx``."""
-LATENCY = "modelrail_model_latency_ms"
+LATENCY = "modelrail_model_latency_seconds"
 """A histogram: ``_bucket{le=…}`` (cumulative), ``_sum``, ``_count``."""
 PREDICTIONS = "modelrail_predictions_total"
 """Labelled ``bin`` = 0 … PREDICTION_BINS-1: the served prediction's bin for its task (pipelines/sandbox/outputs.py)."""
 LABELS = "modelrail_labels_total"
 LABELS_CORRECT = "modelrail_labels_correct_total"
 RESTARTS = "modelrail_model_server_restarts_total"
-WEIGHT = "modelrail_variant_weight"
+WEIGHT = "modelrail_variant_weight_ratio"
 VARIANT_INFO = "modelrail_variant_info"
 """1 per live version, labelled ``role`` = ``baseline`` or ``canary``."""
 ALARM = "modelrail_alarm_state"
@@ -31,7 +37,7 @@ ALARM = "modelrail_alarm_state"
 HELP = {
     INVOCATIONS: ("counter", "Requests routed to a version, including the ones that failed."),
     ERRORS: ("counter", "Requests that failed, by status class (5xx includes unreachable servers)."),
-    LATENCY: ("histogram", "Model latency in milliseconds: router to model server and back."),
+    LATENCY: ("histogram", "Model latency in seconds: router to model server and back."),
     PREDICTIONS: (
         "counter",
         "Predictions by bin of the served prediction (probability, class or decile of the label).",
@@ -39,10 +45,40 @@ HELP = {
     LABELS: ("counter", "Delayed labels joined to a prediction of this version."),
     LABELS_CORRECT: ("counter", "Joined labels that matched the predicted label."),
     RESTARTS: ("counter", "Model server restart attempts after a failed /ping or an exit."),
-    WEIGHT: ("gauge", "Share of the service's traffic routed to this version."),
+    WEIGHT: ("gauge", "Share of the service's traffic routed to this version, 0 to 1."),
     VARIANT_INFO: ("gauge", "Live versions and their role in the current deployment."),
     ALARM: ("gauge", "1 while the guardrail alarm is in ALARM."),
 }
+
+
+def latency_le(bound_ms: float) -> str:
+    """The ``le`` label of a latency bucket whose upper bound is ``bound_ms`` (``+Inf`` for the overflow)."""
+    return "+Inf" if math.isinf(bound_ms) else f"{bound_ms / 1000:g}"
+
+
+_BOUNDS_BY_LE = {latency_le(bound): bound for bound in (*LATENCY_BUCKETS_MS, math.inf)}
+
+
+def latency_bound_ms(le: str) -> float:
+    """The bucket bound in ms (one of ``LATENCY_BUCKETS_MS`` or ``inf``) that an ``le`` label names.
+
+    Matched by value, so ``0.0075`` and ``7.5e-03`` both read as 7.5 ms; a bound that is not one
+    of ours means the exposition was written with other buckets, and is refused.
+    """
+    bound = _BOUNDS_BY_LE.get(le)
+    if bound is not None:
+        return bound
+    try:
+        seconds = float(le.replace("Inf", "inf"))
+    except ValueError:
+        raise ValueError(f"{LATENCY}_bucket: le={le!r} is not a number") from None
+    for known in _BOUNDS_BY_LE.values():
+        if math.isclose(known / 1000, seconds, rel_tol=1e-9):
+            return known
+    raise ValueError(
+        f"{LATENCY}_bucket: le={le!r} is not one of the bucket bounds "
+        f"({', '.join(_BOUNDS_BY_LE)}; pipelines.metrics.stats.LATENCY_BUCKETS_MS)"
+    )
 
 
 @dataclass(frozen=True)
