@@ -260,8 +260,8 @@ class Controller:
                 _renewer(lock),
                 confirm=confirm,
                 floor=floor,
-                # A reconcile redeploys the pin as it is: its traffic at once, nothing to compare.
-                steps=(None,) if reconcile else adapters.traffic_steps(config),
+                # A first deployment or a reconcile has no baseline to canary against: all at once.
+                steps=adapters.traffic_steps(config) if previous and not reconcile else (None,),
             )
             return rollout.run(Phase.PINNING)
 
