@@ -604,12 +604,17 @@ def _cluster_rules(source: str, platform: Platform, services: Mapping[str, Servi
         return
     cluster = platform.kubernetes
     path = f"config.{PLATFORM_KEY}.kubernetes"
-    named = [key for key, value in (("context", cluster.context), ("eksCluster", cluster.eks_cluster)) if value]
+    named = [
+        key for key, value in (("context", cluster.context), ("eksCluster", cluster.eks_cluster)) if value
+    ]
     if len(named) != 1:
         yield ConfigIssue(
             source,
             path,
-            {key: value for key, value in (("context", cluster.context), ("eksCluster", cluster.eks_cluster))},
+            {
+                key: value
+                for key, value in (("context", cluster.context), ("eksCluster", cluster.eks_cluster))
+            },
             f"the kserve service(s) {', '.join(kserve)} need the cluster named one way: "
             "a kubeconfig `context` or an `eksCluster` name, not both",
         )

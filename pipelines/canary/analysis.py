@@ -49,7 +49,7 @@ class Decision:
 
     @property
     def alarm(self) -> str | None:
-        """The alarm to set on rollback (one of ``infra.naming.GUARDRAILS``), for ``MetricsSource.breach``."""
+        """The alarm to set on rollback (one of ``infra.naming.GUARDRAILS``), for ``TrafficRouter.abort``."""
         breached = self.breached
         return None if breached is None else breached.alarm
 

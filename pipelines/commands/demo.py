@@ -17,7 +17,7 @@ from pipelines.errors import ExitCode, InterruptedByUserError
 
 if TYPE_CHECKING:
     from pipelines.demo.scenario import Story, StoryBrokeError
-    from pipelines.promotion.audit import Verdict
+    from pipelines.promotion.audit_scan import Verdict
 
 EXPECTED = {"v1": "promoted", "v2": "refused", "v3": "rolled_back"}
 """How the story must end for each version; anything else fails the demo (exit 1, ``story_holds: false``)."""

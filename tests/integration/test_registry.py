@@ -16,6 +16,7 @@ from pipelines.packaging.load import load_package
 from pipelines.packaging.tarball import extract_tarball, write_tarball
 from pipelines.registry.port import ArtifactConflictError, MissingGroupError, VersionNotFoundError
 from pipelines.registry.sagemaker import SageMakerRegistry, evaluation_key
+from pipelines.registry.stages import Stage
 from pipelines.serving.verify import TamperedArtifactError
 
 from .conftest import SERVICE
@@ -106,7 +107,7 @@ def test_stage_and_approval_updates_keep_the_rest_of_the_metadata(
     registry: SageMakerRegistry, package: PackageResult
 ) -> None:
     registry.register(SERVICE, package.path, "alice")
-    staged = registry.set_stage(SERVICE, package.package_id, "candidate", "gatekeeper")
+    staged = registry.set_stage(SERVICE, package.package_id, Stage.CANDIDATE, "gatekeeper")
     assert (staged.stage, staged.approval) == ("candidate", "PendingManualApproval")
     approved = registry.set_approval(SERVICE, package.package_id, "Approved", "bob", "gates passed")
     assert (approved.stage, approved.approval) == ("candidate", "Approved")
@@ -177,5 +178,5 @@ def test_the_artifact_carries_its_stage_for_the_lifecycle_rules(
         return str({tag["Key"]: tag["Value"] for tag in tags}["stage"])
 
     assert stage_tag() == "experimental"
-    registry.set_stage(SERVICE, registration.version.package_sha, "candidate", "ci@example.com")
+    registry.set_stage(SERVICE, registration.version.package_sha, Stage.CANDIDATE, "ci@example.com")
     assert stage_tag() == "candidate"

@@ -25,7 +25,7 @@ from pipelines.demo.scenario import Step, Story, StoryBrokeError
 from pipelines.errors import RolledBackError
 from pipelines.gates.checks import Check
 from pipelines.gates.report import GateReport
-from pipelines.promotion.audit import Verdict
+from pipelines.promotion.audit_scan import Verdict
 
 SHAS = {"v1": "1" * 64, "v2": "2" * 64, "v3": "3" * 64}
 

@@ -6,11 +6,13 @@ import json
 import shutil
 import tarfile
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from pipelines.cli import main
 from pipelines.errors import BadInputError
+from pipelines.promotion.ports import VersionStore
 from pipelines.promotion.qualify import training_data
 from tests.unit.packaging.test_hostile_tarballs import Entry, member, package
 
@@ -50,4 +52,6 @@ def test_the_gates_read_no_manifest_but_the_one_extraction_would_accept(tmp_path
     (tmp_path / "elsewhere.csv").write_text("a\n1\n", encoding="utf-8")
     second = member("manifest.json", json.dumps({"dataset": {"uri": "elsewhere.csv"}}).encode())
     with pytest.raises(BadInputError, match=r"member 'manifest\.json' appears twice"):
-        training_data(_Registry(package(tmp_path, second)), "adult-income", "a" * 64, tmp_path)
+        training_data(
+            cast(VersionStore, _Registry(package(tmp_path, second))), "adult-income", "a" * 64, tmp_path
+        )

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from pipelines.errors import BadInputError
-from pipelines.promotion.audit import AuditLog, AuditLogDamagedError
+from pipelines.promotion.audit import AuditLog
+from pipelines.promotion.audit_scan import AuditLogDamagedError
 
 
 class MemoryCopy:
