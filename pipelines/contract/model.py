@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, Strict
 
 from pipelines.contract.tasks import Task
-from pipelines.gates.policy import MetricRule
+from pipelines.gates.policy import STRICT_YAML, MetricRule
 
 NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
 """A service name: lower-case letters, digits and dashes; it names stacks' entries, buckets and groups."""
@@ -26,14 +25,9 @@ Scalar = str | int | float | bool | None
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        strict=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
+    """A contract's parts, read as a gate policy is (``STRICT_YAML``)."""
+
+    model_config = STRICT_YAML
 
 
 class Feature(_Model):

@@ -158,56 +158,24 @@ def _metric_checks(
 ) -> list[Check]:
     if value is None:
         return [
-            Check(
+            _undefined(
                 "model.metric",
-                None,
                 name,
-                None,
-                None,
-                None,
-                None,
                 f"{name} is not defined on the evaluation rows (e.g. one class only, or too few rows)",
             )
         ]
     checks = []
     if rule.min is not None:
-        checks.append(
-            Check(
-                "model.metric",
-                None,
-                name,
-                value,
-                None,
-                rule.min,
-                value >= rule.min,
-                f"{name} {value:.4f}, at least {rule.min:g} required",
-            )
-        )
+        checks.append(_bound(name, value, rule.min, value >= rule.min, f"at least {rule.min:g} required"))
     if rule.max is not None:
-        checks.append(
-            Check(
-                "model.metric",
-                None,
-                name,
-                value,
-                None,
-                rule.max,
-                value <= rule.max,
-                f"{name} {value:.4f}, at most {rule.max:g} allowed",
-            )
-        )
+        checks.append(_bound(name, value, rule.max, value <= rule.max, f"at most {rule.max:g} allowed"))
     if baseline is not None and rule.max_regression is not None:
         before = baseline[name]
         if before is None:
             checks.append(
-                Check(
+                _undefined(
                     "model.regression",
-                    None,
                     name,
-                    None,
-                    None,
-                    None,
-                    None,
                     f"{name} of the baseline is not defined on the evaluation rows: not compared",
                 )
             )
@@ -218,6 +186,16 @@ def _metric_checks(
                 )
             )
     return checks
+
+
+def _undefined(check: str, name: str, detail: str) -> Check:
+    """An informational check: metric ``name`` could not be computed, so nothing was judged."""
+    return Check(check, None, name, None, None, None, None, detail)
+
+
+def _bound(name: str, value: float, bound: float, passed: bool, wording: str) -> Check:
+    """The metric against one bound of its rule (``min`` or ``max``); ``wording`` says which."""
+    return Check("model.metric", None, name, value, None, bound, passed, f"{name} {value:.4f}, {wording}")
 
 
 def _regression(

@@ -75,21 +75,27 @@ Share = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
 
 
+STRICT_YAML = ConfigDict(
+    frozen=True,
+    strict=True,
+    extra="forbid",
+    alias_generator=to_camel,
+    populate_by_name=True,
+    use_attribute_docstrings=True,
+)
+"""How a document people write in YAML is read: a policy here, a service contract in
+``pipelines.contract.model``, one config so the two cannot come to read YAML differently.
+
+Frozen, camelCase in YAML, strict about unknown keys and about types. Strict as the stack config
+is: a boolean is never a number and a number never a string, so ``requests: true`` or
+``p99Ms: "2000"`` is refused rather than read as 1 or 2000.
+"""
+
+
 class _Model(BaseModel):
-    """Frozen, camelCase in YAML, strict about unknown keys and about types.
+    """A policy's parts, read as ``STRICT_YAML`` says."""
 
-    Strict as the stack config is: a boolean is never a number and a number never a string, so
-    ``requests: true`` or ``p99Ms: "2000"`` is refused rather than read as 1 or 2000.
-    """
-
-    model_config = ConfigDict(
-        frozen=True,
-        strict=True,
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
+    model_config = STRICT_YAML
 
 
 class DataPolicy(_Model):

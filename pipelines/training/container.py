@@ -59,6 +59,11 @@ TEXT_KEYS = frozenset({"service", "data_sha256", "data_uri"})
 Progress = Callable[[str], None]
 
 
+def job_prefix(environ: Mapping[str, str]) -> Path:
+    """Where ``/opt/ml`` is: itself in SageMaker, ``MODELRAIL_OPT_ML`` in tests."""
+    return Path(environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)
+
+
 @dataclass(frozen=True)
 class JobPaths:
     """Where a SageMaker training job's inputs and outputs are inside the container."""
@@ -71,7 +76,7 @@ class JobPaths:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> JobPaths:
-        prefix = Path(environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)
+        prefix = job_prefix(environ)
 
         def pick(variable: str, default: Path) -> Path:
             value = environ.get(variable)
@@ -123,12 +128,20 @@ def snapshot_file(channel: Path) -> Path:
             f"{channel}: no `{CHANNEL}` channel; the training job needs an input channel named "
             f"{CHANNEL!r} holding the data snapshot"
         )
-    files = sorted(path for path in channel.rglob("*") if path.is_file())
+    return only_file(channel, f"the `{CHANNEL}` channel", "the data snapshot")
+
+
+def only_file(folder: Path, what: str, content: str) -> Path:
+    """The one file under ``folder``, which SageMaker hands a job as a directory.
+
+    Each of the jobs' data inputs is a single file, so any other count is a mis-wired job; the
+    refusal names ``what`` the folder is, the files it holds and the ``content`` it should.
+    """
+    files = sorted(path for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
     if len(files) != 1:
-        names = ", ".join(path.relative_to(channel).as_posix() for path in files[:5]) or "none"
+        names = ", ".join(path.relative_to(folder).as_posix() for path in files[:5]) or "none"
         raise BadInputError(
-            f"{channel}: the `{CHANNEL}` channel holds {len(files)} files ({names}); it must hold exactly "
-            "one, the data snapshot"
+            f"{folder}: {what} holds {len(files)} files ({names}); it must hold exactly one, {content}"
         )
     return files[0]
 

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import BadInputError
+from pipelines.training.container import job_prefix, only_file
 from pipelines.training.processing_job import (
-    MESSAGE_FILE,
-    MODEL_ARTIFACT,
     MODEL_INPUT,
-    job_prefix,
+    exit_message,
     local_path,
+    model_artifact,
     require_artifact,
     run_job,
 )
@@ -58,23 +58,16 @@ class StepPaths:
     def from_environment(cls, environ: Mapping[str, str]) -> StepPaths:
         prefix = job_prefix(environ)
         return cls(
-            model=local_path(prefix, MODEL_INPUT) / MODEL_ARTIFACT,
+            model=model_artifact(prefix),
             test=local_path(prefix, TEST_INPUT),
             evaluation=local_path(prefix, EVALUATION_OUTPUT) / EVALUATION_FILE,
-            message=prefix / MESSAGE_FILE,
+            message=exit_message(prefix),
         )
 
 
 def held_out_file(folder: Path) -> Path:
     """The one file of the ``test`` input."""
-    files = sorted(path for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else []
-    if len(files) != 1:
-        names = ", ".join(path.relative_to(folder).as_posix() for path in files[:5]) or "none"
-        raise BadInputError(
-            f"{folder}: the `test` input holds {len(files)} files ({names}); it must hold exactly one, "
-            "the held-out rows in the service's data format"
-        )
-    return files[0]
+    return only_file(folder, "the `test` input", "the held-out rows in the service's data format")
 
 
 def run(paths: StepPaths, *, root: Path) -> dict[str, Any]:

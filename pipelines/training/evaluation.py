@@ -93,17 +93,17 @@ def _binary(
             "recall": _round(recall_score(truth, predicted, zero_division=0)),
             "f1": _round(f1_score(truth, predicted, zero_division=0)),
         },
-        "groups": {},
+        "groups": _by_group(
+            features,
+            group_by,
+            truth,
+            predicted,
+            lambda truth, predicted: {
+                "accuracy": _round(accuracy_score(truth, predicted)),
+                "predicted_positive_rate": _round(predicted.mean()),
+            },
+        ),
     }
-    for column, values in _groups(features, group_by):
-        report["groups"][column] = {
-            str(value): {
-                "rows": int((values == value).sum()),
-                "accuracy": _round(accuracy_score(truth[values == value], predicted[values == value])),
-                "predicted_positive_rate": _round(predicted[values == value].mean()),
-            }
-            for value in sorted(set(values.tolist()))
-        }
     return report
 
 
@@ -126,16 +126,14 @@ def _multiclass(
             "macro_f1": _round(f1_score(truth, predicted, average="macro", labels=classes, zero_division=0)),
             "log_loss": _round(log_loss(truth, probabilities, labels=classes)),
         },
-        "groups": {},
+        "groups": _by_group(
+            features,
+            group_by,
+            truth,
+            predicted,
+            lambda truth, predicted: {"accuracy": _round(accuracy_score(truth, predicted))},
+        ),
     }
-    for column, values in _groups(features, group_by):
-        report["groups"][column] = {
-            str(value): {
-                "rows": int((values == value).sum()),
-                "accuracy": _round(accuracy_score(truth[values == value], predicted[values == value])),
-            }
-            for value in sorted(set(values.tolist()))
-        }
     return report
 
 
@@ -155,17 +153,38 @@ def _regression(estimator: Any, features: pd.DataFrame, labels: pd.Series, group
             "mae": _round(mean_absolute_error(truth, predicted)),
             "r2": _round(r2_score(truth, predicted)),
         },
-        "groups": {},
+        "groups": _by_group(
+            features,
+            group_by,
+            truth,
+            predicted,
+            lambda truth, predicted: {"mae": _round(mean_absolute_error(truth, predicted))},
+        ),
     }
-    for column, values in _groups(features, group_by):
-        report["groups"][column] = {
+    return report
+
+
+def _by_group(
+    features: pd.DataFrame,
+    group_by: Any,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per value of each ``group_by`` column, its row count and the task's ``metrics`` on its rows.
+
+    Every task reports its groups this way; only which metrics a slice gets differs.
+    """
+    return {
+        column: {
             str(value): {
                 "rows": int((values == value).sum()),
-                "mae": _round(mean_absolute_error(truth[values == value], predicted[values == value])),
+                **metrics(truth[values == value], predicted[values == value]),
             }
             for value in sorted(set(values.tolist()))
         }
-    return report
+        for column, values in _groups(features, group_by)
+    }
 
 
 def _groups(features: pd.DataFrame, group_by: Any) -> list[tuple[str, np.ndarray]]:

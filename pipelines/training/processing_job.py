@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from pipelines.errors import BadInputError, ModelrailError
-from pipelines.training.container import DEFAULT_OPT_ML, OPT_ML_ENV, reason, write_failure
+from pipelines.training.container import DEFAULT_OPT_ML, reason, write_failure
 
 MODEL_INPUT = "/opt/ml/processing/model"
 """The LocalPath of both steps' ``model`` ProcessingInput."""
@@ -23,14 +23,19 @@ MESSAGE_FILE = "output/message"
 """Under the prefix: a processing job's exit message (``/opt/ml/output/message``)."""
 
 
-def job_prefix(environ: Mapping[str, str]) -> Path:
-    """Where ``/opt/ml`` is: itself in SageMaker, ``MODELRAIL_OPT_ML`` in tests."""
-    return Path(environ.get(OPT_ML_ENV) or DEFAULT_OPT_ML)
-
-
 def local_path(prefix: Path, path: str) -> Path:
     """A path of the definition (under ``/opt/ml``) under ``prefix``."""
     return prefix / PurePosixPath(path).relative_to(DEFAULT_OPT_ML)
+
+
+def model_artifact(prefix: Path) -> Path:
+    """The Train step's artifact, where both steps' ``model`` input puts it."""
+    return local_path(prefix, MODEL_INPUT) / MODEL_ARTIFACT
+
+
+def exit_message(prefix: Path) -> Path:
+    """Where a step writes why it failed: the job's ExitMessage."""
+    return prefix / MESSAGE_FILE
 
 
 def require_artifact(model: Path) -> None:

@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pipelines.errors import BadInputError
+from pipelines.training.container import job_prefix
 from pipelines.training.processing_job import (
-    MESSAGE_FILE,
-    MODEL_ARTIFACT,
     MODEL_INPUT,
-    job_prefix,
+    exit_message,
     local_path,
+    model_artifact,
     require_artifact,
     run_job,
 )
@@ -67,9 +67,9 @@ class StepPaths:
     def from_environment(cls, environ: Mapping[str, str]) -> StepPaths:
         prefix = job_prefix(environ)
         return cls(
-            model=local_path(prefix, MODEL_INPUT) / MODEL_ARTIFACT,
+            model=model_artifact(prefix),
             registration=local_path(prefix, REGISTRATION_OUTPUT) / REGISTRATION_FILE,
-            message=prefix / MESSAGE_FILE,
+            message=exit_message(prefix),
         )
 
 

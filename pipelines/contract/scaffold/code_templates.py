@@ -59,37 +59,32 @@ def preprocess(frame: pd.DataFrame, max_categories: int) -> Any:
     return ColumnTransformer(parts)
 '''
 
-MODEL_CLASSIFIER = '''
+MODEL_TRAIN = '''
 
 class Parameters(BaseModel):
     """This service's hyperparameters (the contract's defaults, overridden by a manifest)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    classifier: Literal["logistic_regression", "hist_gradient_boosting"]
-    learning_rate: float = Field(gt=0, le=1)
-    max_iter: int = Field(ge=1, le=10000)
-    max_leaf_nodes: int = Field(ge=2, le=1024)
-    l2_regularization: float = Field(ge=0)
-    c: float = Field(gt=0)
-    max_categories: int = Field(ge=2)
+    {step}: Literal["{linear}", "hist_gradient_boosting"]
+{fields}    max_categories: int = Field(ge=2)
     seed: int
 
 
 def train(frame: pd.DataFrame, hyperparameters: dict[str, Any]) -> Any:
     """Fit the pipeline on the training rows (``frame.attrs`` names the label and the features)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.ensemble import HistGradientBoosting{kind}
+    from sklearn.linear_model import {linear_class}
     from sklearn.pipeline import Pipeline
 
     hp = Parameters.model_validate(hyperparameters)
     label, features = frame.attrs["label"], frame.attrs["features"]
     x = frame[features]
     model: Any
-    if hp.classifier == "logistic_regression":
-        model = LogisticRegression(C=hp.c, max_iter=hp.max_iter, random_state=hp.seed)
+    if hp.{step} == "{linear}":
+        model = {linear_class}({linear_arguments})
     else:
-        model = HistGradientBoostingClassifier(
+        model = HistGradientBoosting{kind}(
             learning_rate=hp.learning_rate,
             max_iter=hp.max_iter,
             max_leaf_nodes=hp.max_leaf_nodes,
@@ -97,58 +92,44 @@ def train(frame: pd.DataFrame, hyperparameters: dict[str, Any]) -> Any:
             early_stopping=False,
             random_state=hp.seed,
         )
-    pipeline = Pipeline([("preprocess", preprocess(x, hp.max_categories)), ("classifier", model)])
+    pipeline = Pipeline([("preprocess", preprocess(x, hp.max_categories)), ("{step}", model)])
     return pipeline.fit(x, frame[label])
 '''
+"""``Parameters`` and ``train`` of both task families, one text so they cannot drift apart: a
+linear model or gradient boosting, chosen by a hyperparameter. A family (``CLASSIFIER``,
+``REGRESSOR``) fills in its estimators and its linear model's own hyperparameter."""
 
-MODEL_REGRESSOR = '''
-
-class Parameters(BaseModel):
-    """This service's hyperparameters (the contract's defaults, overridden by a manifest)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    regressor: Literal["ridge", "hist_gradient_boosting"]
-    alpha: float = Field(ge=0)
+BOOSTING_FIELDS = """\
     learning_rate: float = Field(gt=0, le=1)
     max_iter: int = Field(ge=1, le=10000)
     max_leaf_nodes: int = Field(ge=2, le=1024)
     l2_regularization: float = Field(ge=0)
-    max_categories: int = Field(ge=2)
-    seed: int
+"""
+"""The gradient boosting's hyperparameters, which both families have."""
 
-
-def train(frame: pd.DataFrame, hyperparameters: dict[str, Any]) -> Any:
-    """Fit the pipeline on the training rows (``frame.attrs`` names the label and the features)."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import Pipeline
-
-    hp = Parameters.model_validate(hyperparameters)
-    label, features = frame.attrs["label"], frame.attrs["features"]
-    x = frame[features]
-    model: Any
-    if hp.regressor == "ridge":
-        model = Ridge(alpha=hp.alpha)
-    else:
-        model = HistGradientBoostingRegressor(
-            learning_rate=hp.learning_rate,
-            max_iter=hp.max_iter,
-            max_leaf_nodes=hp.max_leaf_nodes,
-            l2_regularization=hp.l2_regularization,
-            early_stopping=False,
-            random_state=hp.seed,
-        )
-    pipeline = Pipeline([("preprocess", preprocess(x, hp.max_categories)), ("regressor", model)])
-    return pipeline.fit(x, frame[label])
-'''
+CLASSIFIER = {
+    "step": "classifier",
+    "kind": "Classifier",
+    "linear": "logistic_regression",
+    "linear_class": "LogisticRegression",
+    "linear_arguments": "C=hp.c, max_iter=hp.max_iter, random_state=hp.seed",
+    "fields": BOOSTING_FIELDS + "    c: float = Field(gt=0)\n",
+}
+REGRESSOR = {
+    "step": "regressor",
+    "kind": "Regressor",
+    "linear": "ridge",
+    "linear_class": "Ridge",
+    "linear_arguments": "alpha=hp.alpha",
+    "fields": "    alpha: float = Field(ge=0)\n" + BOOSTING_FIELDS,
+}
 
 
 def render_model(name: str, task: Task) -> str:
     """``model.py``: the training function the contract names."""
     what = "a classifier" if task.is_classification else "a regressor"
-    body = MODEL_CLASSIFIER if task.is_classification else MODEL_REGRESSOR
-    return MODEL_DOCSTRING.format(name=name, what=what) + MODEL_COMMON + body
+    family = CLASSIFIER if task.is_classification else REGRESSOR
+    return MODEL_DOCSTRING.format(name=name, what=what) + MODEL_COMMON + MODEL_TRAIN.format(**family)
 
 
 TEST_TEMPLATE = '''"""{name} trains on its contract's latest snapshot and meets its contract's metric rules.
