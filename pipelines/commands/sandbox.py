@@ -8,14 +8,18 @@ import typer
 
 from pipelines.console import console, emit_json
 
-app = typer.Typer(help="The local sandbox: SageMaker-style endpoints on loopback.", no_args_is_help=True)
+app = typer.Typer(
+    help="The local sandbox: SageMaker-style endpoints and KServe-style InferenceServices on loopback.",
+    no_args_is_help=True,
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Show whether the sandbox runs, and each endpoint's status, version, phase and weights.
+    """Show whether the sandbox runs, each endpoint's status, version, phase and weights, and each
+    InferenceService's revisions, traffic split and readiness.
 
     A state file left by a killed sandbox is cleaned up (its model servers stopped). Exit 0.
     """
@@ -31,10 +35,11 @@ def status(as_json: JsonOption = False) -> None:
         "recovered_stale": recovered is not None,
         "stopped_pids": list(recovered.stopped_pids) if recovered else [],
         "endpoints": {},
+        "inference_services": {},
     }
     try:
         client = SandboxClient.connect()
-        report.update(running=True, pid=client.state.daemon.pid, url=client.url, endpoints=client.status())
+        report.update(running=True, pid=client.state.daemon.pid, url=client.url, **client.status())
     except SandboxNotRunningError:
         pass
     if as_json:
@@ -90,6 +95,37 @@ def _print_status(report: dict[str, Any]) -> None:
             weights or "-",
             str(restarts),
             endpoint["failure_reason"] or "",
+        )
+    if report["endpoints"] or not report["inference_services"]:
+        console.print(table)
+    if report["inference_services"]:
+        _print_inference_services(report["inference_services"])
+
+
+def _print_inference_services(services: dict[str, Any]) -> None:
+    """One row per InferenceService; a revision is shown by its number (``00002``), which is what
+    tells revisions of one InferenceService apart, with the version it serves."""
+    from rich.table import Table
+
+    def number(revision: str) -> str:
+        return revision.rsplit("-", 1)[-1]
+
+    table = Table("service", "InferenceService", "url", "ready", "revisions", "traffic", "restarts", "reason")
+    for service, isvc in sorted(services.items()):
+        revisions = ", ".join(
+            f"{number(r['name'])} {r['version'][:8]} {r['phase']}" for r in isvc["revisions"]
+        )
+        shares = sorted(isvc["traffic"].items(), key=lambda item: (-item[1], item[0]))  # JSON sorted the keys
+        traffic = ", ".join(f"{number(name)} {percent}%" for name, percent in shares)
+        table.add_row(
+            service,
+            f"{isvc['namespace']}/{isvc['name']}",
+            isvc["url"],
+            isvc["ready"],
+            revisions or "-",
+            traffic or "-",
+            str(sum(fleet["restarts"] for fleet in isvc["fleets"])),
+            isvc["reason"] or "",
         )
     console.print(table)
 

@@ -249,19 +249,7 @@ class SandboxClient:
         Deploying the version that already serves is a no-op. ``RefusedError`` while another
         deployment of the service is in flight.
         """
-        model_dir = Path(model_dir).resolve()
-        if not model_dir.is_dir():
-            raise BadInputError(f"{model_dir}: the model directory does not exist")
-        self._request(
-            "POST",
-            "/control/deploy",
-            {
-                "service": service,
-                "version": version,
-                "model_dir": str(model_dir),
-                "policy": policy.model_dump(),
-            },
-        )
+        self._post_model("/control/deploy", service, version, model_dir, policy=policy.model_dump())
 
     def wait(self, service: str, timeout: float) -> EndpointDescription:
         """Block until the service's deployment has finished (completed, rolled back or failed)."""
@@ -311,19 +299,13 @@ class SandboxClient:
         ``SandboxTimeoutError`` after ``timeout`` seconds; ``RefusedError`` while another
         revision of the service is still starting.
         """
-        model_dir = Path(model_dir).resolve()
-        if not model_dir.is_dir():
-            raise BadInputError(f"{model_dir}: the model directory does not exist")
-        self._request(
-            "POST",
+        self._post_model(
             "/control/revisions",
-            {
-                "service": service,
-                "version": version,
-                "model_dir": str(model_dir),
-                "canary_percent": canary_percent,
-                "namespace": namespace,
-            },
+            service,
+            version,
+            model_dir,
+            canary_percent=canary_percent,
+            namespace=namespace,
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -363,10 +345,11 @@ class SandboxClient:
         return self._get_text(f"/metrics{query}")
 
     def status(self) -> dict[str, Any]:
-        """Every endpoint's description, keyed by service."""
+        """Every service of the sandbox, from one reading: ``endpoints`` (each SageMaker-style
+        endpoint's description) and ``inference_services`` (each InferenceService's revisions,
+        traffic split and ``Ready``), both keyed by service."""
         payload = self._request("GET", "/control/status")
-        endpoints: dict[str, Any] = payload["endpoints"]
-        return endpoints
+        return {"endpoints": payload["endpoints"], "inference_services": payload["inference_services"]}
 
     def stop(self) -> None:
         """Stop the daemon and every model server; nothing of the sandbox keeps running."""
@@ -396,6 +379,16 @@ class SandboxClient:
         return StopReport(was_running=True, stale=False, stopped_pids=tuple(stopped))
 
     # ---- HTTP ----
+
+    def _post_model(self, path: str, service: str, version: str, model_dir: Path, **fields: Any) -> None:
+        """POST a model for the daemon to serve from disk: by its absolute path, as the daemon's
+        working directory is not the caller's, and refused here already when it does not exist."""
+        model_dir = Path(model_dir).resolve()
+        if not model_dir.is_dir():
+            raise BadInputError(f"{model_dir}: the model directory does not exist")
+        self._request(
+            "POST", path, {"service": service, "version": version, "model_dir": str(model_dir), **fields}
+        )
 
     def _request(
         self,

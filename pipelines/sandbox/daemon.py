@@ -5,7 +5,8 @@ One port serves everything:
 * the router: ``POST /endpoints/<service>/invocations``, ``POST /endpoints/<service>/labels``,
   ``GET /endpoints/<service>/ping``;
 * metrics: ``GET /metrics`` (Prometheus text; ``?at=<epoch seconds>`` for an earlier reading);
-* control: ``GET /control/status``, ``GET /control/services/<service>`` (its runtime and URL),
+* control: ``GET /control/status`` (every endpoint's description and every InferenceService's
+  revisions and split), ``GET /control/services/<service>`` (its runtime and URL),
   ``POST /control/stop``; SageMaker-style endpoints: ``GET /control/endpoints/<service>``,
   ``POST /control/deploy``, ``POST /control/alarm``; KServe-style InferenceServices:
   ``GET /control/inferenceservices/<service>``, ``POST /control/revisions``, ``POST /control/abort``.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infra.config import DeploymentPolicy
@@ -23,7 +22,7 @@ from pipelines.sandbox.description import (
     EndpointStatus,
     config_name,
 )
-from pipelines.sandbox.fleet import FleetSet, FleetStartError
+from pipelines.sandbox.fleet import FleetContext, FleetSet, FleetStartError
 
 ENVIRONMENT = "local"
 """The sandbox stands in for the ``local`` stack's endpoints."""
@@ -46,16 +45,8 @@ def traffic_steps(policy: DeploymentPolicy) -> list[float]:
 class Endpoint(FleetSet):
     """The live state of one service's endpoint; its fleets are keyed by version."""
 
-    def __init__(
-        self,
-        service: str,
-        url: str,
-        command: Sequence[str],
-        log_dir: Path,
-        on_change: Callable[[FleetSet], None],
-        on_restart: Callable[[str, str], None],
-    ) -> None:
-        super().__init__(service, url, command, log_dir, on_change, on_restart)
+    def __init__(self, service: str, url: str, context: FleetContext) -> None:
+        super().__init__(service, url, context)
         self._alarm = threading.Event()
         self.serving_version: str | None = None
         self.target_version: str | None = None
@@ -86,6 +77,10 @@ class Endpoint(FleetSet):
                 fleets=self.fleet_descriptions(),
                 updated_at=self.updated_at,
             )
+
+    @property
+    def served_as(self) -> str:
+        return f"SageMaker endpoint {endpoint_name(ENVIRONMENT, self.service)}"
 
     def roles(self) -> dict[str, str]:
         """``baseline`` for the version that owns the endpoint, ``canary`` for the one being deployed."""

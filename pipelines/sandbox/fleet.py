@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import BadInputError
@@ -118,9 +119,14 @@ class ModelServerProcess:
         argv = [part.format(**values) for part in self.command]
         env = serving_environment(os.environ, self.serving_threads, package_id=self.version)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
-            )
+            try:
+                self.process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+                )
+            except OSError as error:  # the rollout thread must end in a verdict, not die mid-start
+                raise FleetStartError(
+                    f"model server for {self.version[:12]} did not start: {error}"
+                ) from None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -163,6 +169,18 @@ class ModelServerProcess:
         return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
 
 
+@dataclass(frozen=True)
+class FleetContext:
+    """What every service of one sandbox shares, so the runtime builds it once for all of them:
+    how a model server is started and where it logs, and whom a change (the metrics book,
+    ``daemon.json``) or a restart (the restart counter) is reported to."""
+
+    command: tuple[str, ...]
+    log_dir: Path
+    on_change: Callable[[FleetSet], None]
+    on_restart: Callable[[str, str], None]
+
+
 class FleetSet:
     """The model servers behind one service's URL and the share of its traffic each takes.
 
@@ -171,21 +189,13 @@ class FleetSet:
     goes through ``_lock``; ``on_change`` is called after one, outside it.
     """
 
-    def __init__(
-        self,
-        service: str,
-        url: str,
-        command: Sequence[str],
-        log_dir: Path,
-        on_change: Callable[[FleetSet], None],
-        on_restart: Callable[[str, str], None],
-    ) -> None:
+    def __init__(self, service: str, url: str, context: FleetContext) -> None:
         self.service = service
         self.url = url
-        self._command = tuple(command)
-        self._log_dir = log_dir
-        self._on_change = on_change
-        self._on_restart = on_restart
+        self._command = context.command
+        self._log_dir = context.log_dir
+        self._on_change = context.on_change
+        self._on_restart = context.on_restart
         self._lock = threading.RLock()
         self.fleets: dict[str, ModelServerProcess] = {}
         self.weights: dict[str, float] = {}
@@ -198,6 +208,11 @@ class FleetSet:
         self._closed = False
 
     # ---- what the router and the control API read ----
+
+    @property
+    def served_as(self) -> str:
+        """The runtime and the name it serves the service under, for a refusal that names both."""
+        raise NotImplementedError
 
     def roles(self) -> dict[str, str]:
         """``baseline`` or ``canary`` per served version, for the metrics' ``variant_info``."""

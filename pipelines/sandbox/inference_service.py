@@ -4,20 +4,19 @@ A new revision's server starts on a thread of its own; the control API returns a
 client waits for the document to settle (``revisions.settled``). The router's weights follow the
 state's traffic. A revision that leaves the traffic keeps its server for ``SCALE_DOWN_SECONDS``
 (requests already routed to it finish), then the watchdog stops it, as KServe scales an unrouted
-revision to zero. A revision never returns to the traffic once it left it (only the latest and
-the rolled-out revisions are ever routed), so a stopped server is never needed again.
+revision to zero. A revision never returns to the traffic once it left it (only the latest ready
+and the rolled-out revisions are ever routed), so a stopped server is never needed again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from infra.naming import endpoint_name
 from pipelines.sandbox.endpoint import ENVIRONMENT
-from pipelines.sandbox.fleet import FleetSet, FleetStartError
+from pipelines.sandbox.fleet import FleetContext, FleetSet, FleetStartError
 from pipelines.sandbox.revisions import InferenceServiceState, Revision
 
 SCALE_DOWN_SECONDS = 2.0
@@ -26,17 +25,8 @@ SCALE_DOWN_SECONDS = 2.0
 class InferenceService(FleetSet):
     """The live InferenceService of one service; its servers are keyed by revision name."""
 
-    def __init__(
-        self,
-        service: str,
-        url: str,
-        command: Sequence[str],
-        log_dir: Path,
-        on_change: Callable[[FleetSet], None],
-        on_restart: Callable[[str, str], None],
-        namespace: str,
-    ) -> None:
-        super().__init__(service, url, command, log_dir, on_change, on_restart)
+    def __init__(self, service: str, url: str, context: FleetContext, namespace: str) -> None:
+        super().__init__(service, url, context)
         self.state = InferenceServiceState(
             name=endpoint_name(ENVIRONMENT, service),
             service=service,
@@ -45,6 +35,10 @@ class InferenceService(FleetSet):
             environment=ENVIRONMENT,
         )
 
+    @property
+    def served_as(self) -> str:
+        return f"KServe InferenceService {self.state.name}"
+
     def roles(self) -> dict[str, str]:
         with self._lock:
             return self.state.roles()
@@ -52,6 +46,15 @@ class InferenceService(FleetSet):
     def document(self) -> dict[str, Any]:
         with self._lock:
             return self.state.document()
+
+    def status(self) -> dict[str, Any]:
+        """``InferenceServiceState.summary`` with the model servers, in the shape an endpoint's
+        ``fleets`` has, so ``sandbox status`` counts restarts alike."""
+        with self._lock:
+            return {
+                **self.state.summary(),
+                "fleets": [vars(fleet) for fleet in self.fleet_descriptions()],
+            }
 
     def apply(self, version: str, model_dir: Path, canary_percent: int | None) -> bool:
         """Apply a spec; True if a new revision's server is starting (wait for the document to settle)."""

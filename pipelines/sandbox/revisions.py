@@ -86,6 +86,13 @@ class TrafficTarget:
         return entry
 
 
+def check_canary_percent(canary_percent: int | None) -> None:
+    """``ValueError`` unless the share is 0..100 or none; the runtime checks it before a first spec
+    creates the InferenceService, so a refused one leaves no InferenceService without a spec."""
+    if not 0 <= (canary_percent or 0) <= 100:
+        raise ValueError(f"canaryTrafficPercent = {canary_percent!r}; allowed: 0..100 or none")
+
+
 def revision_name(isvc: str, number: int) -> str:
     """Knative's revision name for the predictor's ``number``-th revision."""
     return f"{isvc}-predictor-{number:05d}"
@@ -140,8 +147,7 @@ class InferenceServiceState:
                 f"InferenceService {self.name} is still starting revision {latest.name} "
                 f"({latest.version[:12]}); wait for it to be ready or failed"
             )
-        if not 0 <= (canary_percent or 0) <= 100:
-            raise ValueError(f"canaryTrafficPercent = {canary_percent!r}; allowed: 0..100 or none")
+        check_canary_percent(canary_percent)
         spec = PredictorSpec(version, canary_percent)
         if spec == self.spec:
             return None
@@ -173,29 +179,37 @@ class InferenceServiceState:
             self.observed_generation = self.generation
 
     def abort(self, reason: str) -> bool:
-        """Patch ``canaryTrafficPercent`` to 0: the latest revision's share goes to the rolled-out one.
+        """Patch ``canaryTrafficPercent`` to 0: the canary's share goes to the rolled-out revision at once.
 
-        False (nothing changes) when no canary is in flight: no spec, the share already 0, or the
-        latest revision is the rolled-out one. A revision still starting takes 0% once ready.
+        False (nothing changes) when no canary is in flight: no spec, the share already 0, the
+        latest revision is the rolled-out one, or none was ever rolled out (KServe gives a first
+        revision all traffic whatever the share, so there is nothing to send it back to). The
+        canary is the latest *ready* revision, as Knative's ``latestRevision`` target follows it:
+        while a newer revision starts (or after it failed) the one taking traffic goes to 0% now,
+        and a revision still starting takes 0% once ready.
         """
         latest = self.latest
-        if self.spec is None or latest is None or latest.name == self.rolled_out:
+        if self.spec is None or latest is None or self.rolled_out is None or latest.name == self.rolled_out:
             return False
         if self.spec.canary_percent == 0:
             return False
         self.generation += 1
         self.spec = PredictorSpec(self.spec.version, 0)
         self.abort_reason = reason
-        if latest.phase is RevisionPhase.READY:
-            self._route()
+        self._route()
         if latest.phase is not RevisionPhase.STARTING:
             self.observed_generation = self.generation
         return True
 
     def _route(self) -> None:
-        """Split traffic for the latest (ready) revision by the spec, as KServe's reconciler does."""
-        assert self.spec is not None and self.latest is not None
-        latest = self.latest.name
+        """Split traffic for the latest ready revision by the spec, as KServe's reconciler does.
+
+        That is the latest revision but in an abort, which may find a newer one still starting or
+        failed; a rolled-out revision exists then, so the abort's 0% never promotes anything.
+        """
+        ready = self.latest_ready
+        assert self.spec is not None and ready is not None
+        latest = ready.name
         share = 100 if self.spec.canary_percent is None else self.spec.canary_percent
         if self.rolled_out is None or self.rolled_out == latest or share == 100:
             if self.rolled_out != latest:
@@ -224,6 +238,27 @@ class InferenceServiceState:
         if self.rolled_out is not None:
             roles[self.revision(self.rolled_out).version] = "baseline"
         return roles
+
+    def summary(self) -> dict[str, Any]:
+        """The InferenceService at a glance, for ``modelrail sandbox status``: every revision (the
+        document names only the latest and the rolled-out ones), the split and ``Ready``."""
+        ready = next(condition for condition in self.conditions() if condition["type"] == "Ready")
+        return {
+            "service": self.service,
+            "name": self.name,
+            "namespace": self.namespace,
+            "url": self.url,
+            "ready": ready["status"],
+            "reason": ready.get("message"),
+            "generation": self.generation,
+            "observed_generation": self.observed_generation,
+            "revisions": [
+                {"name": r.name, "version": r.version, "phase": r.phase.value, "message": r.message}
+                for r in self.revisions
+            ],
+            "traffic": {target.revision: target.percent for target in self.traffic},
+            "rolled_out": self.rolled_out,
+        }
 
     # ---- the document ----
 

@@ -19,10 +19,11 @@ from infra.config import DeploymentPolicy
 from infra.naming import GUARDRAILS
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.endpoint import Endpoint
-from pipelines.sandbox.fleet import FleetSet
+from pipelines.sandbox.fleet import FleetContext, FleetSet
 from pipelines.sandbox.inference_service import InferenceService
 from pipelines.sandbox.metrics import MetricsBook
 from pipelines.sandbox.outputs import Guess, ServedOutput
+from pipelines.sandbox.revisions import check_canary_percent
 
 UPSTREAM_TIMEOUT_SECONDS = 30.0
 PREDICTIONS_KEPT = 200_000
@@ -53,9 +54,8 @@ class Sandbox:
         self, base_url: str, command: Sequence[str], log_dir: Path, on_processes: Callable[[], None]
     ) -> None:
         self.base_url = base_url
-        self.command = tuple(command)
-        self.log_dir = log_dir
         self.book = MetricsBook()
+        self._context = FleetContext(tuple(command), log_dir, self._changed, self.book.restart)
         self._on_processes = on_processes
         self._services: dict[str, Endpoint | InferenceService] = {}
         """One entry per service: a SageMaker-style endpoint or an InferenceService, never both."""
@@ -81,8 +81,8 @@ class Sandbox:
         found = self.service(service, "endpoint")
         if not isinstance(found, Endpoint):
             raise UnknownServiceError(
-                f"no endpoint for service {service!r}: it is served as KServe InferenceService "
-                f"{found.state.name} (read its document instead)"
+                f"no endpoint for service {service!r}: it is served as {found.served_as} "
+                "(read its document instead)"
             )
         return found
 
@@ -91,8 +91,7 @@ class Sandbox:
         found = self.service(service, "InferenceService")
         if not isinstance(found, InferenceService):
             raise UnknownServiceError(
-                f"no InferenceService for service {service!r}: it is served as SageMaker endpoint "
-                f"{found.describe().endpoint_name}"
+                f"no InferenceService for service {service!r}: it is served as {found.served_as}"
             )
         return found
 
@@ -101,21 +100,10 @@ class Sandbox:
             return list(self._services.values())
 
     def deploy(self, service: str, version: str, model_dir: Path, policy: DeploymentPolicy) -> bool:
-        with self._lock:
-            found = self._services.get(service)
-            if found is None:
-                found = Endpoint(
-                    service,
-                    f"{self.base_url}/endpoints/{service}",
-                    self.command,
-                    self.log_dir,
-                    on_change=self._changed,
-                    on_restart=self.book.restart,
-                )
-                self._services[service] = found
+        found = self._service_or_new(service, lambda url: Endpoint(service, url, self._context))
         if not isinstance(found, Endpoint):
             raise WrongRuntimeError(
-                f"service {service!r} is served as KServe InferenceService {found.state.name}; "
+                f"service {service!r} is served as {found.served_as}; "
                 "apply a revision to it instead of a SageMaker deployment"
             )
         return found.deploy(version, model_dir, policy)
@@ -124,25 +112,27 @@ class Sandbox:
         self, service: str, version: str, model_dir: Path, canary_percent: int | None, namespace: str
     ) -> bool:
         """Apply a predictor spec to the service's InferenceService (created by the first one)."""
-        with self._lock:
-            found = self._services.get(service)
-            if found is None:
-                found = InferenceService(
-                    service,
-                    f"{self.base_url}/endpoints/{service}",
-                    self.command,
-                    self.log_dir,
-                    on_change=self._changed,
-                    on_restart=self.book.restart,
-                    namespace=namespace,
-                )
-                self._services[service] = found
+        check_canary_percent(canary_percent)
+        found = self._service_or_new(
+            service, lambda url: InferenceService(service, url, self._context, namespace)
+        )
         if not isinstance(found, InferenceService):
             raise WrongRuntimeError(
-                f"service {service!r} is served as SageMaker endpoint {found.describe().endpoint_name}; "
+                f"service {service!r} is served as {found.served_as}; "
                 "deploy to it instead of applying a KServe revision"
             )
         return found.apply(version, model_dir, canary_percent)
+
+    def _service_or_new(
+        self, service: str, create: Callable[[str], Endpoint | InferenceService]
+    ) -> Endpoint | InferenceService:
+        """The service's endpoint or InferenceService; ``create(url)`` makes it if it has neither,
+        under the lock, so two first deployments of one service make one."""
+        with self._lock:
+            found = self._services.get(service)
+            if found is None:
+                found = self._services[service] = create(f"{self.base_url}/endpoints/{service}")
+            return found
 
     def abort_canary(self, service: str, reason: str) -> bool:
         return self.inference_service(service).abort_canary(reason)
@@ -164,11 +154,10 @@ class Sandbox:
         }
 
     def inference_services(self) -> dict[str, Any]:
-        """Every InferenceService's document, keyed by service."""
+        """Every InferenceService's ``status`` (its revisions, split and ``Ready``), keyed by service;
+        its full document is ``inference_service(service).document()``."""
         return {
-            found.service: found.document()
-            for found in self.services()
-            if isinstance(found, InferenceService)
+            found.service: found.status() for found in self.services() if isinstance(found, InferenceService)
         }
 
     def pids(self) -> list[tuple[int, str, str]]:

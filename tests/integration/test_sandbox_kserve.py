@@ -7,6 +7,9 @@ second; the router, the metrics and the control API are the real ones.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -23,7 +26,7 @@ from pipelines.sandbox import EndpointNotFoundError, SandboxClient, sandbox_sess
 from pipelines.sandbox.replay import load_rows, replay
 from pipelines.sandbox.state import read_state
 from tests.integration.conftest import STANDIN
-from tests.integration.test_sandbox import eventually, gone, invoke, model
+from tests.integration.test_sandbox import QUICK, REPO, eventually, gone, invoke, model
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +142,42 @@ def test_a_kserve_service_is_no_sagemaker_endpoint_but_replays_alike(
     assert summary.labels_matched == summary.sent
     assert time.time() - start < 10
     assert json.loads(json.dumps(sandbox.inference_service("svc")))["kind"] == "InferenceService"
+
+
+def sandbox_status(tmp_path: Path, *flags: str) -> str:
+    env = dict(os.environ, MODELRAIL_STATE_DIR=str(tmp_path / "state"), COLUMNS="250")
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "sandbox", "status", *flags],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_sandbox_status_shows_inference_services_beside_endpoints(
+    sandbox: SandboxClient, tmp_path: Path
+) -> None:
+    sandbox.deploy("web", V1, model(tmp_path, "web", 0.2, "<=50K"), QUICK)
+    assert sandbox.wait("web", timeout=30).serving_version == V1
+    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None)
+    sandbox.apply_revision("svc", V2, model(tmp_path, "v2", 0.9, ">50K"), 30)
+
+    report = json.loads(sandbox_status(tmp_path, "--json"))
+
+    assert set(report["endpoints"]) == {"web"} and report["endpoints"]["web"]["serving_version"] == V1
+    isvc = report["inference_services"]["svc"]
+    assert (isvc["name"], isvc["namespace"], isvc["url"]) == (
+        "local-svc",
+        "modelrail",
+        sandbox.endpoint_url("svc"),
+    )
+    assert (isvc["ready"], isvc["traffic"], isvc["rolled_out"]) == ("True", {R2: 30, R1: 70}, R1)
+    assert [(r["name"], r["version"], r["phase"]) for r in isvc["revisions"]] == [
+        (R1, V1, "ready"),
+        (R2, V2, "ready"),
+    ]
+    assert sorted(fleet["version"] for fleet in isvc["fleets"]) == [V1, V2]
+    human = sandbox_status(tmp_path)
+    assert "modelrail/local-svc" in human and "00001 70%, 00002 30%" in human
+    assert "00001 11111111 ready, 00002 22222222 ready" in human
+    assert "web" in human and "completed" in human, "the endpoint table is still there"

@@ -267,3 +267,65 @@ def test_every_document_of_a_rollout_validates_against_kserves_crd() -> None:
     for document in documents:
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
         assert errors == []
+
+
+def test_a_first_revision_applied_with_a_canary_percent_takes_all_traffic_and_cannot_be_aborted() -> None:
+    state = fresh()
+    revision = state.apply(V1, "/models/1", 10)
+    assert revision is not None
+    assert not state.abort("breach while the first revision starts"), "there is nothing to go back to"
+    assert state.generation == 1 and ABORT_ANNOTATION not in state.document()["metadata"]["annotations"]
+    state.ready(revision.name)
+    assert split(state) == {R1: 100}, "KServe gives a first revision 100% whatever canaryTrafficPercent says"
+    assert predictor(state)["latestRolledoutRevision"] == R1 and state.roles() == {V1: "baseline"}
+    assert state.document()["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert not state.abort("breach"), "the latest revision is the rolled-out one"
+
+
+def test_abort_while_a_newer_revision_starts_takes_the_canary_in_traffic_to_zero_at_once() -> None:
+    state = serving_v1()
+    started(state, V2, 50)
+    starting = state.apply(V3, "/models/3", 50)
+    assert starting is not None and split(state) == {R2: 50, R1: 50}, "the older canary still takes traffic"
+    assert state.abort("canary 5xx rate 0.2 > 0.01")
+    assert split(state) == {R2: 0, R1: 100}
+    assert not settled(state.document()), "the starting revision is not observed yet"
+    state.failed(starting.name, "never answered /ping")
+    assert split(state) == {R2: 0, R1: 100} and settled(state.document())
+
+
+def test_abort_after_the_latest_revision_failed_takes_the_canary_in_traffic_to_zero() -> None:
+    state = serving_v1()
+    started(state, V2, 50)
+    failing = state.apply(V3, "/models/3", 50)
+    assert failing is not None
+    state.failed(failing.name, "exited with code 1")
+    assert split(state) == {R2: 50, R1: 50}
+    assert state.abort("breach")
+    assert split(state) == {R2: 0, R1: 100} and settled(state.document())
+    assert predictor(state)["latestRolledoutRevision"] == R1
+
+
+def test_the_summary_lists_every_revision_the_split_and_readiness() -> None:
+    state = serving_v1()
+    started(state, V2, 30)
+    failing = state.apply(V3, "/models/3", 30)
+    assert failing is not None
+    state.failed(failing.name, "exited with code 1")
+    assert state.summary() == {
+        "service": "svc",
+        "name": "local-svc",
+        "namespace": "modelrail",
+        "url": "http://127.0.0.1:9/endpoints/svc",
+        "ready": "False",
+        "reason": f'Revision "{R3}" failed with message: exited with code 1.',
+        "generation": 3,
+        "observed_generation": 3,
+        "revisions": [
+            {"name": R1, "version": V1, "phase": "ready", "message": None},
+            {"name": R2, "version": V2, "phase": "ready", "message": None},
+            {"name": R3, "version": V3, "phase": "failed", "message": "exited with code 1"},
+        ],
+        "traffic": {R2: 30, R1: 70},
+        "rolled_out": R1,
+    }
