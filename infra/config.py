@@ -152,10 +152,14 @@ class Kubernetes(_Model):
     """An EKS cluster by name; its endpoint, CA and OIDC issuer come from ``eks:DescribeCluster``."""
     oidc_issuer: Annotated[str, Field(pattern=r"^https://[^\s]+$")] | None = None
     """The cluster's OIDC issuer URL, for IRSA (required with ``context``; read from EKS otherwise)."""
-    namespace: Annotated[str, Field(pattern=KUBERNETES_NAME)] = "modelrail"
-    """The namespace of the stack's InferenceServices unless a service names its own."""
+    namespace: Annotated[str, Field(pattern=KUBERNETES_NAME)] | None = None
+    """The namespace of the stack's InferenceServices unless a service names its own; ``null``:
+    ``modelrail-<environment>``, so two environments on one cluster never manage one namespace."""
     prometheus_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
     """The Prometheus HTTP API the canary analysis of a KServe service queries (PromQL)."""
+    prometheus_scrape_seconds: Annotated[int, Field(ge=1, le=600)] = 30
+    """How often that Prometheus scrapes the predictor pods: a window is queried once one and a half
+    scrapes have passed after its end, so its last requests are in."""
 
 
 class Platform(_Model):
@@ -271,7 +275,7 @@ class KServe(_Model):
     """How a ``runtime: kserve`` service runs on the cluster (replicas: ``autoscaling``)."""
 
     namespace: Annotated[str, Field(pattern=KUBERNETES_NAME)] | None = None
-    """The InferenceService's namespace; ``null``: ``platform.kubernetes.namespace``."""
+    """The InferenceService's namespace; ``null``: the platform's (``StackConfig.namespace_of``)."""
     resources: Resources = _default(Resources)
     """Requests and limits of each predictor pod (see below)."""
     scale_metric: Literal["concurrency", "rps", "cpu", "memory"] = "concurrency"
@@ -355,6 +359,15 @@ class StackConfig(_Model):
     services: dict[str, Service]
     alert_webhook_url: str | None = None
     """An HTTPS endpoint for alerts; a Pulumi secret, shown as ``[secret]`` offline."""
+
+    def namespace_of(self, name: str) -> str:
+        """The namespace of a KServe service: its own ``kserve.namespace``, else the platform's
+        ``kubernetes.namespace``, else ``modelrail-<environment>``."""
+        return (
+            self.service(name).kserve.namespace
+            or self.platform.kubernetes.namespace
+            or f"{PROJECT}-{self.platform.environment}"
+        )
 
     def service(self, name: str) -> Service:
         """The named service, or a ``KeyError`` that lists the services there are."""
@@ -617,6 +630,16 @@ def _cluster_rules(source: str, platform: Platform, services: Mapping[str, Servi
             },
             f"the kserve service(s) {', '.join(kserve)} need the cluster named one way: "
             "a kubeconfig `context` or an `eksCluster` name, not both",
+        )
+    unjudged = sorted(name for name in kserve if services[name].deployment.strategy != "all_at_once")
+    if unjudged and not cluster.prometheus_url:
+        yield ConfigIssue(
+            source,
+            f"{path}.prometheusUrl",
+            None,
+            f"required for the canary of {', '.join(unjudged)}: the Prometheus HTTP API its analysis "
+            "queries (a KServe canary has no runtime rollback behind it, so one nobody can judge "
+            "never takes all traffic)",
         )
     if cluster.context and not cluster.oidc_issuer:
         yield ConfigIssue(

@@ -40,11 +40,6 @@ def kserve_services(config: StackConfig) -> dict[str, Service]:
     }
 
 
-def service_namespace(config: StackConfig, service: Service) -> str:
-    """A service's namespace: its own ``kserve.namespace``, else the platform's."""
-    return service.kserve.namespace or config.platform.kubernetes.namespace
-
-
 def build_kserve_services(
     config: StackConfig,
     *,
@@ -75,7 +70,7 @@ def build_kserve_services(
             },
             opts=on_cluster,
         )
-        for namespace in sorted({service_namespace(config, service) for service in services.values()})
+        for namespace in sorted({config.namespace_of(name) for name in services})
     }
     outputs: dict[str, dict[str, Any]] = {}
     for name, service in services.items():
@@ -85,7 +80,7 @@ def build_kserve_services(
                 "environment": platform.environment,
                 "name": name,
                 "service": service,
-                "namespace": namespaces[service_namespace(config, service)].metadata.name,
+                "namespace": namespaces[config.namespace_of(name)].metadata.name,
                 "region": platform.region,
                 "account_id": account,
                 "oidc_issuer": issuer,

@@ -77,6 +77,7 @@ class PrometheusMetricsSource:
         *,
         timeout: float = TIMEOUT_SECONDS,
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
+        settle_seconds: float = 0.0,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -86,6 +87,9 @@ class PrometheusMetricsSource:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.retry_delays = tuple(retry_delays)
+        self.settle_seconds = settle_seconds
+        """How long after a window's end its last samples take to be scraped: ``window`` waits that
+        long before it queries, so a window just ended is not judged on what was not scraped yet."""
 
     def window(
         self, service: str, start: float, end: float, *, rollout_start: float | None = None
@@ -93,6 +97,7 @@ class PrometheusMetricsSource:
         """Both versions side by side over ``[start, end)``: the rollout's start does not matter here."""
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
+        time.sleep(max(0.0, end + self.settle_seconds - time.time()))
         selector = f"{{service={json.dumps(service)}}}"
         span = f"{max(round((end - start) * 1000), 1)}ms"
         samples = []

@@ -164,6 +164,16 @@ class Bake:
         """Whether the analysis reached a verdict (or there was nothing to analyse)."""
         return self.analysis is None or self.analysis.phase.finished
 
+    def next_step(self) -> None:
+        """A fresh analysis for a stepped rollout's next share: each share is judged on its own.
+
+        (A resume judges the journaled windows as one analysis; it only ever reverts a stepped
+        rollout it finds between its steps, so the verdict it rebuilds names the breach, if any.)
+        """
+        if self.analysis is not None:
+            done = self.analysis
+            self.analysis = CanaryAnalysis(done.policy, done.guardrails, tolerance=done.tolerance)
+
     def breach(self) -> str:
         """The reason of a rollback verdict, or ''."""
         if self.verdict is not Verdict.ROLLBACK or self.analysis is None:

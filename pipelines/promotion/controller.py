@@ -168,6 +168,15 @@ class Controller:
         info = self.registry.get_version(service, version)
         self.check_eligible(self.config(), info)
         previous = stackfile.pinned_version(self.stack_path, service) or ""
+        config = self.service_config(service)
+        if previous and previous != info.sha and len(self.adapters_for(service).traffic_steps(config)) > 1:
+            raise RefusedError(
+                f"{service} runs on {config.runtime}, whose {config.deployment.strategy} rollout is a stack "
+                "update per traffic step with the canary judged between them: a patch would ship all "
+                "traffic at once, unjudged",
+                details=[f"promote it with `modelrail promote --service {service} --stack {self.stack}`"],
+            )
+        self.audit.ensure_appendable()  # the patch is only written when its record can be
         patch = stackfile.git_patch(
             self.stack_path, self.project_dir, service, info.sha, self.capacity_floor(service)
         )
@@ -237,6 +246,8 @@ class Controller:
             target = f"to {info.sha[:12]}" if kind == "rollback" else info.sha[:12]
             message = f"modelrail: {kind} {service} {target} by {actor}"
             reconcile = drift if info.sha == previous else ""
+            # Journaled before the pin is written: a crash between the two still has the text to restore.
+            previous_text = self.stack_path.read_text(encoding="utf-8")
             journal = Journal.begin(
                 self.journal_dir,
                 kind=kind,
@@ -247,6 +258,7 @@ class Controller:
                 actor=actor,
                 message=message,
                 reconcile=reconcile,
+                previous_text=previous_text,
             )
             self.progress(
                 "begun", {"journal": journal.id, "kind": kind, "version": info.sha, "previous": previous}
@@ -259,9 +271,13 @@ class Controller:
                 actor,
                 _renewer(lock),
                 confirm=confirm,
+                previous_text=previous_text,
                 floor=floor,
-                # A first deployment or a reconcile has no baseline to canary against: all at once.
-                steps=adapters.traffic_steps(config) if previous and not reconcile else (None,),
+                # Only a promotion with a baseline canaries; a first deployment, a reconcile and a
+                # rollback (to a version that served here) take all traffic at once.
+                steps=adapters.traffic_steps(config)
+                if kind == "promote" and previous and not reconcile
+                else (None,),
             )
             return rollout.run(Phase.PINNING)
 

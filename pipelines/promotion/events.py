@@ -4,7 +4,8 @@ Every event (a gate verdict, an approval, a promotion's or rollback's outcome, a
 goes through ``EventRecorder.record``: the hash-chained audit entry first (the changelog and
 ``modelrail status`` are views of it, ``pipelines.promotion.records``), then the lineage event,
 then the notification. An event that carries a journal id is recorded once per journal: a resume
-after a crash between the entry and lineage completes the record without a second entry.
+after a crash between the entry and lineage completes the record without a second entry, and
+without a second notification.
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ class EventRecorder:
 
     def record(self, event: Event) -> None:
         entry = {**event.audit, **({"journal": event.journal} if event.journal else {})}
-        if event.journal and any(e.get("journal") == event.journal for e in self.audit.entries()):
+        recorded = bool(event.journal) and any(
+            e.get("journal") == event.journal for e in self.audit.entries()
+        )
+        if recorded:
             catch_up(self.audit)  # the entry is there already; its bucket copy may lag behind it
         else:
             self.audit.append(
@@ -81,4 +85,5 @@ class EventRecorder:
             actor=event.actor,
             payload=payload,
         )
-        self.notifier.notify(self.stack, event)
+        if not recorded:  # a resume completing the record says nothing twice
+            self.notifier.notify(self.stack, event)

@@ -50,7 +50,7 @@ def resume_journal(controller: Controller, journal: Journal, actor: str) -> Outc
             outcome,
             actor,
             _renewer(lock),
-            previous_text=journal.get(Step.PINNED)["previous_text"] if journal.has(Step.PINNED) else "",
+            previous_text=_previous_text(journal),
         )
         try:
             return rollout.run(_entry(controller, rollout))
@@ -58,11 +58,19 @@ def resume_journal(controller: Controller, journal: Journal, actor: str) -> Outc
             return rollout.outcome  # reverted and recorded: resume reports it, it does not fail
 
 
+def _previous_text(journal: Journal) -> str:
+    """The stack file before the pin: journaled with ``begun`` (and, in older journals, only with
+    ``pinned``); '' when neither has it, and then the file was never touched."""
+    if journal.header.get("previous_text"):
+        return str(journal.header["previous_text"])
+    return str(journal.get(Step.PINNED)["previous_text"]) if journal.has(Step.PINNED) else ""
+
+
 def _entry(controller: Controller, rollout: Rollout) -> Phase:
     """The phase a resumed rollout enters, from what its journal says happened."""
     journal = rollout.journal
-    if not journal.has(Step.PINNED):
-        rollout.decide(Result.ABORTED, "interrupted before the stack file changed")
+    if not journal.has(Step.PINNED):  # the pin may be written already: the revert restores the text
+        rollout.decide(Result.ABORTED, "interrupted while pinning: the stack file is back as it was")
         return Phase.REVERTING
     if not journal.has(Step.UPDATE_STARTED):
         rollout.decide(Result.ABORTED, "interrupted before the stack update")

@@ -92,7 +92,7 @@ class Rollout:
     renew: Callable[[], None]
     confirm: Callable[[Preview], bool] | None = None
     previous_text: str = ""
-    """The stack file before the pin: what the revert writes back."""
+    """The stack file before the pin (journaled with ``begun``): what the revert writes back."""
     floor: int | None = None
     steps: tuple[int | None, ...] = (None,)
     """The canary shares this rollout pins, one stack update each (``RuntimeAdapters.traffic_steps``)."""
@@ -165,9 +165,7 @@ class Rollout:
 
     def _pin(self) -> Phase:
         path, version = self.controller.stack_path, self.outcome.version
-        self.previous_text = stackfile.write_pin(
-            path, self.service, version, floor=self.floor, canary=self.steps[0]
-        )
+        stackfile.write_pin(path, self.service, version, floor=self.floor, canary=self.steps[0])
         self.journal.write(Step.PINNED, previous_text=self.previous_text)
         self.controller.progress("pinned", {"path": str(path), "instance_count_floor": self.floor})
         return Phase.PREVIEWING
@@ -233,16 +231,35 @@ class Rollout:
         if problem:
             self.decide(Result.FAILED, f"the canary step to {share}% did not hold: {problem}", known=state)
             return Phase.REVERTING
-        ends = time.time() + float(self.controller.service_config(self.service).deployment.bake_seconds)
         bake = self.bake
+        bake.start = max(bake.start, time.time())  # windows of the canary's share, not of the update
+        config = self.controller.service_config(self.service)
+        ends = bake.start + float(config.deployment.bake_seconds)
+        bound = self.controller.timeouts.rollout_seconds
+        limit = bake.began + float(config.deployment.max_execution_seconds if bound is None else bound)
 
         def baked(wait: float) -> bool:
-            time.sleep(max(0.0, min(wait, ends - time.time())))
-            return time.time() >= ends or (bake.analysis is not None and bake.analysis.phase.finished)
+            """Over after the bake when nothing is analysed; else once the analysis has its verdict,
+            or at the rollout's bound (``maxExecutionSeconds``): a quiet canary waits for traffic."""
+            if bake.analysis is None or bake.metrics is None:
+                time.sleep(max(0.0, min(wait, ends - time.time())))
+                return time.time() >= ends
+            if bake.analysis.phase.finished:
+                return True
+            time.sleep(max(0.0, min(wait, limit - time.time())))
+            return time.time() >= limit
 
         self.breach = bake.watch(baked, self.renew)
         if self.breach:
             self.decide(Result.ROLLED_BACK, self.breach)
+            return Phase.REVERTING
+        if not bake.judged:  # no runtime rollback stands behind a stepped canary: unjudged is not held
+            last = bake.analysis.decisions[-1].reason if bake.analysis and bake.analysis.decisions else ""
+            self.decide(
+                Result.FAILED,
+                f"the canary's {share}% had no verdict within the rollout's {limit - bake.began:g} s"
+                + (f" ({last})" if last else ""),
+            )
             return Phase.REVERTING
         self.step += 1
         return Phase.SHIFTING
@@ -250,6 +267,8 @@ class Rollout:
     def _shift(self) -> Phase:
         """Pin the next traffic step and apply it; bake again unless it is the last."""
         share = self.steps[self.step]
+        if share is not None and self.bake is not None:
+            self.bake.next_step()
         self.journal.write(Step.SHIFTED, percent=share)
         self.controller.progress("shifting", {"message": f"{share or 100}% of traffic"})
         stackfile.write_pin(
@@ -305,7 +324,7 @@ class Rollout:
         """
         result, reason = self.decision
         if not self.journal.has(Step.UPDATE_STARTED):
-            if self.journal.has(Step.PINNED):
+            if self.previous_text:  # the pin may be written even if ``pinned`` is not journaled yet
                 stackfile.restore(self.controller.stack_path, self.previous_text)
             self._finish(result, reason)
             return Phase.DONE

@@ -98,7 +98,7 @@ class LocalStackRunner:
             version,
             self.model_dir_for(name, version),
             service.canary_traffic_percent,
-            namespace=service.kserve.namespace or config.platform.kubernetes.namespace,
+            namespace=config.namespace_of(name),
         )
 
     def _applied_spec(self, service: str) -> tuple[str, int | None] | None:

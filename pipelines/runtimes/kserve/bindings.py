@@ -51,17 +51,16 @@ def cluster_kubectl(config: StackConfig, kubeconfig: Path | None = None) -> Kube
 
 class KServeLocator:
     """A service's InferenceService: ``infra.naming.endpoint_name`` in the service's namespace
-    (``kserve.namespace``), else the platform's (``platform.kubernetes.namespace``)."""
+    (``StackConfig.namespace_of``)."""
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
 
     def __call__(self, service: str) -> tuple[str, str]:
         try:
-            settings = self.config.service(service)
+            namespace = self.config.namespace_of(service)
         except KeyError as error:
             raise RefusedError(str(error.args[0])) from None
-        namespace = settings.kserve.namespace or self.config.platform.kubernetes.namespace
         return endpoint_name(self.config.platform.environment, service), namespace
 
 
@@ -95,8 +94,10 @@ def prometheus_source(config: StackConfig) -> MetricsSource | None:
 
     from pipelines.metrics.promql import PrometheusMetricsSource
 
-    url = os.environ.get(PROMETHEUS_URL_ENV) or config.platform.kubernetes.prometheus_url
-    return PrometheusMetricsSource(url) if url else None
+    kubernetes = config.platform.kubernetes
+    url = os.environ.get(PROMETHEUS_URL_ENV) or kubernetes.prometheus_url
+    settle = 1.5 * kubernetes.prometheus_scrape_seconds
+    return PrometheusMetricsSource(url, settle_seconds=settle) if url else None
 
 
 class SandboxCanaryRouter:

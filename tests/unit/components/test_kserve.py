@@ -277,7 +277,7 @@ def test_an_eks_cluster_gets_a_secret_kubeconfig_and_one_namespace_per_stack(
         names = sorted(
             r.inputs["metadata"]["name"] for r in pulumi_mocks.registrations if r.type == NAMESPACE
         )
-        assert names == ["modelrail", "team-c"]
+        assert names == ["modelrail-dev", "team-c"], "the default namespace is the environment's own"
         assert _one(pulumi_mocks, PROVIDER).inputs == {"kubeconfig": "[secret]"}
         (trust_issuer,) = {
             next(iter(json.loads(r.inputs["assumeRolePolicy"])["Statement"][0]["Condition"]["StringEquals"]))
@@ -297,7 +297,7 @@ def test_a_kubeconfig_context_uses_the_configured_oidc_issuer(
     config = _stack({"context": "staging-admin", "oidcIssuer": ISSUER}, {"a": _service()})
 
     def check(outputs: dict[str, Any]) -> None:
-        assert outputs["a"]["namespace"] == "modelrail"
+        assert outputs["a"]["namespace"] == "modelrail-dev"
         assert outputs["a"]["storageUri"] == f"s3://modelrail-dev-artifacts/models/a/{VERSION}/model.tar.gz"
         assert _one(pulumi_mocks, PROVIDER).inputs["context"] == "staging-admin"
         trust = json.loads(_one(pulumi_mocks, ROLE).inputs["assumeRolePolicy"])

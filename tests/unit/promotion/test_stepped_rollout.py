@@ -53,6 +53,7 @@ def _as_kserve(path: Path) -> None:
     document["config"]["modelrail:platform"]["kubernetes"] = {
         "context": "ml-dev",
         "oidcIssuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
+        "prometheusUrl": "http://prometheus.monitoring:9090",
     }
     with path.open("w") as handle:
         yaml.dump(document, handle)
@@ -156,3 +157,51 @@ def test_every_phase_and_result_is_documented() -> None:
         }
         assert documented == {member.name for member in enum}, enum
     assert Phase.DONE in list(Phase)
+
+
+def test_a_canary_nobody_can_judge_never_takes_all_traffic(
+    world: tuple[World, SteppedRunner, Checks],
+) -> None:
+    """No runtime rollback stands behind a stepped canary: without a verdict it is reverted."""
+    from dataclasses import replace
+
+    from pipelines.metrics.stats import VariantStats
+
+    w, runner, _ = world
+    quiet = w.metrics.window
+
+    def no_canary_traffic(service: str, start: float, end: float, *, rollout_start: float) -> Any:
+        return replace(quiet(service, start, end, rollout_start=rollout_start), canary=VariantStats())
+
+    w.metrics.window = no_canary_traffic  # type: ignore[method-assign]
+    w.controller.timeouts = replace(w.controller.timeouts, rollout_seconds=1.5)
+    with pytest.raises(RolledBackError, match="no verdict within the rollout's 1.5 s"):
+        w.controller.promote(SERVICE, V2, "carol@example.com")
+    assert runner.shares == [25, None], "the canary's share, then the revert's update (v1, all traffic)"
+    assert load_stack_file(w.stack_path).services[SERVICE].model_version == V1
+    assert w.endpoint.serving == V1
+    (journal,) = finished(w.controller.journal_dir)
+    assert journal.records[-1]["outcome"] == Result.FAILED
+
+
+def test_each_linear_share_is_judged_on_its_own(world: tuple[World, SteppedRunner, Checks]) -> None:
+    """A breach at the second share is found, though the first share's analysis passed."""
+    w, runner, _ = world
+    w.controller.adapters["kserve"] = RuntimeAdapters(
+        "kserve", w.endpoint, w.metrics, w.metrics, traffic_steps=lambda s: (25, 50, None),
+        step_check=lambda service, version, percent: "",
+    )  # fmt: skip
+    original = runner.up
+
+    def up(message: str) -> dict[str, Any]:
+        outputs = original(message)
+        if runner.shares[-1] == 50:
+            w.metrics.canary_error_rate = 0.10  # the canary fails once it takes half the traffic
+        return outputs
+
+    runner.up = up  # type: ignore[method-assign]
+    with pytest.raises(RolledBackError, match="did not hold"):
+        w.controller.promote(SERVICE, V2, "carol@example.com")
+    assert runner.shares[:2] == [25, 50]
+    assert [guardrail for guardrail, _ in w.metrics.breaches] == ["5xx-rate"]
+    assert load_stack_file(w.stack_path).services[SERVICE].model_version == V1

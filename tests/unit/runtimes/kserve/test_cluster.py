@@ -119,9 +119,9 @@ def test_cluster_adapters_read_the_inference_service_through_kubectl(fake_kubect
         "inferenceservice",
         "dev-diabetes",
         "-n",
-        "modelrail",
+        "modelrail-dev",
         "-o",
         "json",
     ]
     adapters.router.abort("diabetes", "max5xxRate", 0.2, "breach")
-    assert fake_kubectl.calls()[1][-8:-4] == ["inferenceservice", "dev-diabetes", "-n", "modelrail"]
+    assert fake_kubectl.calls()[1][-8:-4] == ["inferenceservice", "dev-diabetes", "-n", "modelrail-dev"]
