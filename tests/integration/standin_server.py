@@ -5,18 +5,22 @@
 of an invocation gets that prediction after that delay, so a test can make one version slow
 or make its predictions differ, and tell the versions apart by their answers. A directory
 without ``behaviour.json`` (any real model directory) gets ``DEFAULT_BEHAVIOUR``: fleets of
-registered packages then start in well under a second, without loading the model.
+registered packages then start in well under a second, without loading the model. A registered
+package's directory is named after its version, and cannot hold an extra file (it is verified
+file by file): ``$STANDIN_BEHAVIOURS/<version>.json``, when it exists, is that version's behaviour.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+BEHAVIOURS_ENV = "STANDIN_BEHAVIOURS"
 DEFAULT_BEHAVIOUR = {"probability": 0.2, "label": "<=50K", "delay_ms": 0}
 
 
@@ -26,6 +30,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     described = args.model_dir / "behaviour.json"
+    by_version = Path(os.environ.get(BEHAVIOURS_ENV, "")) / f"{args.model_dir.name}.json"
+    if os.environ.get(BEHAVIOURS_ENV) and by_version.is_file():
+        described = by_version
     behaviour: dict[str, Any] = (
         json.loads(described.read_text()) if described.is_file() else DEFAULT_BEHAVIOUR
     )
