@@ -57,7 +57,6 @@ ISVC_LABEL = "serving.kserve.io/inferenceservice"
 """The label KServe puts on every pod of an InferenceService."""
 REVISION_LABEL = "serving.knative.dev/revision"
 """The label Knative puts on every pod of a revision (``<isvc>-predictor-00002``)."""
-VERSION_ANNOTATION = "modelrail.io/model-version"
 SERVICE_LABEL = "modelrail.io/service"
 ENVIRONMENT_LABEL = "modelrail.io/environment"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -255,7 +254,7 @@ class InferenceService(pulumi.ComponentResource):
                 "namespace": namespace,
                 "labels": labels,
                 "annotations": {
-                    VERSION_ANNOTATION: version,
+                    naming.MODEL_VERSION_ANNOTATION: version,
                     "serving.kserve.io/deploymentMode": "Serverless",
                 },
             },

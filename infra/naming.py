@@ -46,6 +46,17 @@ def endpoint_name(environment: str, service: str) -> str:
     return f"{environment}-{service}"
 
 
+MODEL_VERSION_ANNOTATION = "modelrail.io/model-version"
+"""The annotation of an InferenceService naming the model version its spec serves: KServe's
+status names revisions, not models, so the controller reads the version from it."""
+
+
+def version_config_name(service: str, version: str) -> str:
+    """The name a version's serving configuration is known by where the platform does not name
+    it (the sandbox's endpoint configurations, a KServe revision's spec): service and short sha."""
+    return f"{service}-{version[:12]}"
+
+
 def alerts_topic_name(environment: str) -> str:
     """The environment's alerts topic: the guardrail alarms and the controller publish to it."""
     return f"modelrail-{environment}-alerts"

@@ -209,9 +209,9 @@ class _NothingRuns:
         return EndpointState("NotRunning", "", self.reason)
 
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
-        from pipelines.sandbox.description import config_name
+        from infra.naming import version_config_name
 
-        return config_name(service, version)
+        return version_config_name(service, version)
 
     def serves(self, service: str, config_name: str, version: str) -> bool:
         return False

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.config import Service, StackConfig, load_stack_file
-from infra.naming import endpoint_name
+from infra.naming import MODEL_VERSION_ANNOTATION, endpoint_name, version_config_name
 from pipelines.console import dumps
 from pipelines.runners.base import EndpointState, Preview, ResourceChange
 
@@ -104,13 +104,12 @@ class LocalStackRunner:
     def _applied_spec(self, service: str) -> tuple[str, int | None] | None:
         """(version, canaryTrafficPercent) of the InferenceService's last applied spec; None before one."""
         from pipelines.sandbox import EndpointNotFoundError
-        from pipelines.sandbox.revisions import VERSION_ANNOTATION
 
         try:
             document = self.sandbox.inference_service(service)
         except EndpointNotFoundError:
             return None  # never applied: the first spec creates the InferenceService
-        version = str(document["metadata"]["annotations"][VERSION_ANNOTATION])
+        version = str(document["metadata"]["annotations"][MODEL_VERSION_ANNOTATION])
         return version, document["spec"]["predictor"].get("canaryTrafficPercent")
 
     def _serving_version(self, service: str) -> str | None:
@@ -183,9 +182,7 @@ class SandboxEndpoints:
         return EndpointState(described.status, described.config_name or "", described.failure_reason or "")
 
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
-        from pipelines.sandbox.description import config_name
-
-        return config_name(service, version)
+        return version_config_name(service, version)
 
     def serves(self, service: str, config_name: str, version: str) -> bool:
         """A sandbox configuration is named after the version it serves."""

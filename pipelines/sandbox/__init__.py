@@ -17,7 +17,7 @@ from pipelines.sandbox.client import (
     sandbox_session,
     stop_sandbox,
 )
-from pipelines.sandbox.description import DeploymentPhase, EndpointDescription, EndpointStatus, config_name
+from pipelines.sandbox.description import DeploymentPhase, EndpointDescription, EndpointStatus
 
 __all__ = [
     "DeploymentPhase",
@@ -28,7 +28,6 @@ __all__ = [
     "SandboxNotRunningError",
     "SandboxTimeoutError",
     "StopReport",
-    "config_name",
     "sandbox_session",
     "stop_sandbox",
 ]

@@ -32,7 +32,7 @@ from pipelines.dependencies import DependencyUnavailableError
 from pipelines.errors import BadInputError, ModelrailError, RefusedError
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND, READY_TIMEOUT_SECONDS
-from pipelines.sandbox.revisions import DEFAULT_NAMESPACE, settled
+from pipelines.sandbox.revisions import settled
 from pipelines.sandbox.state import DaemonState, ProcessRecord, clear_state, read_state, sandbox_dir
 
 START_TIMEOUT_SECONDS = 30.0
@@ -287,7 +287,7 @@ class SandboxClient:
         model_dir: Path,
         canary_percent: int | None,
         *,
-        namespace: str = DEFAULT_NAMESPACE,
+        namespace: str,
         timeout: float = REVISION_TIMEOUT_SECONDS,
     ) -> dict[str, Any]:
         """Apply a KServe predictor spec and block until the InferenceService has settled; its document.

@@ -42,11 +42,6 @@ class DeploymentPhase(StrEnum):
         )
 
 
-def config_name(service: str, version: str) -> str:
-    """The endpoint configuration a version is served by, as the controller checks it."""
-    return f"{service}-{version[:12]}"
-
-
 @dataclass(frozen=True)
 class FleetDescription:
     """One model server process of an endpoint."""

@@ -15,12 +15,11 @@ import time
 from pathlib import Path
 
 from infra.config import DeploymentPolicy
-from infra.naming import alarm_name, endpoint_name
+from infra.naming import alarm_name, endpoint_name, version_config_name
 from pipelines.sandbox.description import (
     DeploymentPhase,
     EndpointDescription,
     EndpointStatus,
-    config_name,
 )
 from pipelines.sandbox.fleet import FleetContext, FleetSet, FleetStartError
 
@@ -67,7 +66,7 @@ class Endpoint(FleetSet):
                 status=self.status,
                 config_name=None
                 if self.serving_version is None
-                else config_name(self.service, self.serving_version),
+                else version_config_name(self.service, self.serving_version),
                 serving_version=self.serving_version,
                 failure_reason=self.failure_reason,
                 phase=self.phase,

@@ -23,14 +23,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from infra.config import Kubernetes
+from infra.naming import MODEL_VERSION_ANNOTATION
 from pipelines.sandbox.endpoint import DeploymentInProgressError
 
 API_VERSION = "serving.kserve.io/v1beta1"
-VERSION_ANNOTATION = "modelrail.io/model-version"
 ABORT_ANNOTATION = "modelrail.io/canary-aborted"
 """Why the canary's share was set to 0 (``abort``); cleared by the next applied spec."""
-DEFAULT_NAMESPACE: str = Kubernetes.model_fields["namespace"].default
 
 
 class RevisionPhase(StrEnum):
@@ -299,7 +297,7 @@ class InferenceServiceState:
         }
         if self.spec.canary_percent is not None:
             predictor_spec["canaryTrafficPercent"] = self.spec.canary_percent
-        annotations = {VERSION_ANNOTATION: self.spec.version}
+        annotations = {MODEL_VERSION_ANNOTATION: self.spec.version}
         if self.abort_reason is not None:
             annotations[ABORT_ANNOTATION] = self.abort_reason
         predictor: dict[str, Any] = {"latestCreatedRevision": self.latest.name}

@@ -31,6 +31,8 @@ from tests.integration.test_sandbox import QUICK, REPO, eventually, gone, invoke
 pytestmark = pytest.mark.integration
 
 V1, V2, V3 = "1" * 64, "2" * 64, "3" * 64
+NAMESPACE = "modelrail-local"
+"""The local stack's default namespace (``StackConfig.namespace_of``)."""
 R1, R2, R3 = (f"local-svc-predictor-0000{n}" for n in (1, 2, 3))
 
 
@@ -69,7 +71,7 @@ def server_pid(sandbox: SandboxClient, version: str) -> int:
 
 
 def test_a_canary_revision_splits_aborts_and_rolls_out(sandbox: SandboxClient, tmp_path: Path) -> None:
-    first = sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None)
+    first = sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None, namespace=NAMESPACE)
     assert ready(first)["status"] == "True" and traffic(first) == {R1: 100}
     assert first["metadata"]["annotations"]["modelrail.io/model-version"] == V1
     url = sandbox.endpoint_url("svc")
@@ -77,7 +79,7 @@ def test_a_canary_revision_splits_aborts_and_rolls_out(sandbox: SandboxClient, t
     assert invoke(url) == (200, V1)
 
     v2_dir = model(tmp_path, "v2", 0.9, ">50K")
-    canary = sandbox.apply_revision("svc", V2, v2_dir, 50)
+    canary = sandbox.apply_revision("svc", V2, v2_dir, 50, namespace=NAMESPACE)
     assert traffic(canary) == {R2: 50, R1: 50}
     assert canary["metadata"]["generation"] == canary["status"]["observedGeneration"] == 2
     assert roles(sandbox) == {V1: "baseline", V2: "canary"}
@@ -92,7 +94,7 @@ def test_a_canary_revision_splits_aborts_and_rolls_out(sandbox: SandboxClient, t
     assert set(versions(url, 30)) == {V1}
 
     v1_pid = server_pid(sandbox, V1)
-    promoted = sandbox.apply_revision("svc", V2, v2_dir, None)
+    promoted = sandbox.apply_revision("svc", V2, v2_dir, None, namespace=NAMESPACE)
     assert traffic(promoted) == {R2: 100}, "the same version: no new revision, all traffic on it"
     predictor = promoted["status"]["components"]["predictor"]
     assert (predictor["latestRolledoutRevision"], predictor["previousRolledoutRevision"]) == (R2, R1)
@@ -104,19 +106,19 @@ def test_a_canary_revision_splits_aborts_and_rolls_out(sandbox: SandboxClient, t
 def test_a_revision_that_never_gets_ready_leaves_traffic_and_the_service_not_ready(
     sandbox: SandboxClient, tmp_path: Path
 ) -> None:
-    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None)
+    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None, namespace=NAMESPACE)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "behaviour.json").write_text("not json")  # the stand-in exits at once
 
-    failed = sandbox.apply_revision("svc", V3, broken, 20)
+    failed = sandbox.apply_revision("svc", V3, broken, 20, namespace=NAMESPACE)
 
     assert traffic(failed) == {R1: 100}
     assert (ready(failed)["status"], ready(failed)["reason"]) == ("False", "RevisionFailed")
     predictor = failed["status"]["components"]["predictor"]
     assert (predictor["latestCreatedRevision"], predictor["latestReadyRevision"]) == (R2, R1)
     assert set(versions(sandbox.endpoint_url("svc"), 20)) == {V1}
-    recovered = sandbox.apply_revision("svc", V1, tmp_path / "v1", None)
+    recovered = sandbox.apply_revision("svc", V1, tmp_path / "v1", None, namespace=NAMESPACE)
     assert ready(recovered)["status"] == "True" and traffic(recovered) == {R3: 100}
 
 
@@ -125,7 +127,7 @@ def test_a_kserve_service_is_no_sagemaker_endpoint_but_replays_alike(
 ) -> None:
     with pytest.raises(EndpointNotFoundError, match="no InferenceService for service 'svc'"):
         sandbox.inference_service("svc")
-    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None)
+    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None, namespace=NAMESPACE)
     with pytest.raises(EndpointNotFoundError, match="served as KServe InferenceService local-svc"):
         sandbox.describe_endpoint("svc")
     with pytest.raises(BadInputError, match="apply a revision to it instead"):
@@ -159,8 +161,8 @@ def test_sandbox_status_shows_inference_services_beside_endpoints(
 ) -> None:
     sandbox.deploy("web", V1, model(tmp_path, "web", 0.2, "<=50K"), QUICK)
     assert sandbox.wait("web", timeout=30).serving_version == V1
-    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None)
-    sandbox.apply_revision("svc", V2, model(tmp_path, "v2", 0.9, ">50K"), 30)
+    sandbox.apply_revision("svc", V1, model(tmp_path, "v1", 0.2, "<=50K"), None, namespace=NAMESPACE)
+    sandbox.apply_revision("svc", V2, model(tmp_path, "v2", 0.9, ">50K"), 30, namespace=NAMESPACE)
 
     report = json.loads(sandbox_status(tmp_path, "--json"))
 
@@ -168,7 +170,7 @@ def test_sandbox_status_shows_inference_services_beside_endpoints(
     isvc = report["inference_services"]["svc"]
     assert (isvc["name"], isvc["namespace"], isvc["url"]) == (
         "local-svc",
-        "modelrail",
+        NAMESPACE,
         sandbox.endpoint_url("svc"),
     )
     assert (isvc["ready"], isvc["traffic"], isvc["rolled_out"]) == ("True", {R2: 30, R1: 70}, R1)

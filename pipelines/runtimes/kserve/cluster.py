@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from infra.naming import version_config_name
 from pipelines.runners.base import EndpointState
 from pipelines.runtimes.kserve.kubectl import Kubectl
-from pipelines.runtimes.kserve.status import RevisionStatus, endpoint_state, revision_config
+from pipelines.runtimes.kserve.status import RevisionStatus, endpoint_state
 
 Document = dict[str, Any]
 Locate = Callable[[str], tuple[str, str]]
@@ -35,11 +36,11 @@ class KServeEndpoints:
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         """Derived from the version, not the stack outputs: a revision is named by its version
         annotation, so the outputs add nothing (and may be stale after a failed update)."""
-        return revision_config(service, version)
+        return version_config_name(service, version)
 
     def serves(self, service: str, config_name: str, version: str) -> bool:
         """``config_name`` is derived from the annotation of the spec the revision was made from."""
-        return bool(config_name) and config_name == revision_config(service, version)
+        return bool(config_name) and config_name == version_config_name(service, version)
 
     def step_failure(self, service: str, percent: int | None) -> str:
         """Why the InferenceService does not show a rollout step done ('' when it does): after a

@@ -29,10 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.naming import MODEL_VERSION_ANNOTATION, version_config_name
 from pipelines.runners.base import EndpointState
-from pipelines.sandbox.description import config_name
 
-VERSION_ANNOTATION = "modelrail.io/model-version"
 """The InferenceService annotation that names the model version of its spec."""
 
 IN_SERVICE = "InService"
@@ -56,12 +55,6 @@ NOT_FOUND = "NotFound"
 UNVERSIONED = "Unversioned"
 """Settled, but the InferenceService carries no ``modelrail.io/model-version`` annotation, so
 which version it serves cannot be told: not one modelrail deployed, or edited by hand."""
-
-
-def revision_config(service: str, version: str) -> str:
-    """The configuration name a KServe revision serving ``version`` is checked against: the same
-    string as a sandbox SageMaker endpoint's configuration, so the controller compares alike."""
-    return config_name(service, version)
 
 
 @dataclass(frozen=True)
@@ -129,7 +122,7 @@ class RevisionStatus:
             latest_rolled_out=str(predictor.get("latestRolledoutRevision") or ""),
             previous_rolled_out=str(predictor.get("previousRolledoutRevision") or ""),
             traffic=traffic,
-            version=str((metadata.get("annotations") or {}).get(VERSION_ANNOTATION) or ""),
+            version=str((metadata.get("annotations") or {}).get(MODEL_VERSION_ANNOTATION) or ""),
         )
 
     @property
@@ -182,7 +175,7 @@ def endpoint_state(service: str, document: Mapping[str, Any] | None) -> Endpoint
 
     Checked in order: not found; spec not observed (``Updating``); ``Ready`` False (``Failed``);
     the latest revision not ready (``Updating``); then the traffic: all of it on the latest,
-    rolled-out revision is ``InService`` on ``revision_config(service, version)``, part of it
+    rolled-out revision is ``InService`` on ``version_config_name(service, version)``, part of it
     ``Canary`` (on the latest revision's configuration), none ``CanaryAborted``.
     """
     if document is None:
@@ -195,8 +188,8 @@ def endpoint_state(service: str, document: Mapping[str, Any] | None) -> Endpoint
     if not status.latest_is_ready or status.ready.status != "True":
         return EndpointState(UPDATING, "", status.step_failure(None))
     if not status.version:
-        return EndpointState(UNVERSIONED, "", f"no {VERSION_ANNOTATION} annotation ({status.split()})")
-    running = revision_config(service, status.version)
+        return EndpointState(UNVERSIONED, "", f"no {MODEL_VERSION_ANNOTATION} annotation ({status.split()})")
+    running = version_config_name(service, status.version)
     share = status.latest_percent
     if share == 100 and status.latest_rolled_out == status.latest_created:
         return EndpointState(IN_SERVICE, running)

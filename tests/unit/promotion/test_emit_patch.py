@@ -32,7 +32,9 @@ def test_the_patch_is_written_and_its_sha256_audited_and_nothing_deployed(tmp_pa
     assert world.runner.messages == []
     project = tmp_path / "project"
     subprocess.run(["git", "init", "-q", str(project)], check=True)
-    applied = subprocess.run(["git", "apply", "--check", str(patch)], cwd=project, capture_output=True, text=True)
+    applied = subprocess.run(
+        ["git", "apply", "--check", str(patch)], check=False, cwd=project, capture_output=True, text=True
+    )
     assert applied.returncode == 0, applied.stderr
 
 

@@ -52,7 +52,9 @@ def test_the_alerts_topic_hears_rollout_outcomes_only(tmp_path: Path) -> None:
     sns = boto3.client("sns", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
     stubber = Stubber(sns)
     published: list[dict[str, Any]] = []
-    sns.meta.events.register("provide-client-params.sns.Publish", lambda params, **_: published.append(params))
+    sns.meta.events.register(
+        "provide-client-params.sns.Publish", lambda params, **_: published.append(params)
+    )
     stubber.add_response("publish", {"MessageId": "m-1"}, {"TopicArn": TOPIC, "Subject": ANY, "Message": ANY})
     failures: list[dict[str, Any]] = []
     notifier = SnsNotifier(
@@ -64,7 +66,9 @@ def test_the_alerts_topic_hears_rollout_outcomes_only(tmp_path: Path) -> None:
     )
     recorder = EventRecorder("dev", AuditLog(tmp_path, "dev"), FakeLineage(), notifier)
     with stubber:
-        recorder.record(Event("gates:passed", "ci@example.com", "adult-income", V2, audit={"stage": "candidate"}))
+        recorder.record(
+            Event("gates:passed", "ci@example.com", "adult-income", V2, audit={"stage": "candidate"})
+        )
         recorder.record(_outcome())
     stubber.assert_no_pending_responses()
     (params,) = published

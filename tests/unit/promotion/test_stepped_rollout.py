@@ -175,7 +175,7 @@ def test_a_canary_nobody_can_judge_never_takes_all_traffic(
 
     w.metrics.window = no_canary_traffic  # type: ignore[method-assign]
     w.controller.timeouts = replace(w.controller.timeouts, rollout_seconds=1.5)
-    with pytest.raises(RolledBackError, match="no verdict within the rollout's 1.5 s"):
+    with pytest.raises(RolledBackError, match=r"no verdict within the rollout's 1\.5 s"):
         w.controller.promote(SERVICE, V2, "carol@example.com")
     assert runner.shares == [25, None], "the canary's share, then the revert's update (v1, all traffic)"
     assert load_stack_file(w.stack_path).services[SERVICE].model_version == V1
@@ -187,10 +187,10 @@ def test_a_canary_nobody_can_judge_never_takes_all_traffic(
 def test_each_linear_share_is_judged_on_its_own(world: tuple[World, SteppedRunner, Checks]) -> None:
     """A breach at the second share is found, though the first share's analysis passed."""
     w, runner, _ = world
-    w.controller.adapters["kserve"] = RuntimeAdapters(
+    w.controller.adapters = {"kserve": RuntimeAdapters(
         "kserve", w.endpoint, w.metrics, w.metrics, traffic_steps=lambda s: (25, 50, None),
         step_check=lambda service, version, percent: "",
-    )  # fmt: skip
+    )}  # fmt: skip
     original = runner.up
 
     def up(message: str) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from infra.naming import MODEL_VERSION_ANNOTATION
 from pipelines.sandbox.endpoint import DeploymentInProgressError
 from pipelines.sandbox.revisions import (
     ABORT_ANNOTATION,
-    VERSION_ANNOTATION,
     InferenceServiceState,
     settled,
 )
@@ -201,7 +201,7 @@ def test_the_document_is_shaped_like_kserves() -> None:
     assert set(document) == {"apiVersion", "kind", "metadata", "spec", "status"}
     metadata = document["metadata"]
     assert (metadata["name"], metadata["namespace"], metadata["generation"]) == ("local-svc", "modelrail", 2)
-    assert metadata["annotations"] == {VERSION_ANNOTATION: V2}
+    assert metadata["annotations"] == {MODEL_VERSION_ANNOTATION: V2}
     assert metadata["labels"] == {"modelrail.io/service": "svc", "modelrail.io/environment": "local"}
     container = document["spec"]["predictor"]["containers"][0]
     assert container["name"] == "kserve-container"

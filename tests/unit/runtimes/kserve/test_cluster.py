@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from infra.config import Service, StackConfig
+from infra.naming import version_config_name
 from pipelines.errors import RefusedError
 from pipelines.runtimes.kserve.bindings import KServeLocator, cluster_adapters, cluster_kubectl
 from pipelines.runtimes.kserve.cluster import KServeCanaryRouter, KServeEndpoints
 from pipelines.runtimes.kserve.kubectl import Kubectl
-from pipelines.runtimes.kserve.status import CANARY, IN_SERVICE, NOT_FOUND, revision_config
+from pipelines.runtimes.kserve.status import CANARY, IN_SERVICE, NOT_FOUND
 from pipelines.runtimes.kserve.traffic import kserve_steps
 from tests.unit.runtimes.kserve.conftest import FakeKubectl, status_document
 from tests.unit.runtimes.kserve.test_status import SERVICE, V2
@@ -36,7 +37,7 @@ def test_the_inspector_describes_each_service_from_its_own_document() -> None:
 
 def test_the_expected_config_is_the_versions_revision_config_whatever_the_outputs_say() -> None:
     stale = {"services": {SERVICE: {"endpointConfigName": "something-else"}}}
-    assert endpoints().expected_config(SERVICE, V2, stale) == revision_config(SERVICE, V2)
+    assert endpoints().expected_config(SERVICE, V2, stale) == version_config_name(SERVICE, V2)
 
 
 def test_a_config_serves_the_version_it_is_named_after_and_no_other() -> None:

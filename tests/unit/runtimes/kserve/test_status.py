@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from infra.naming import MODEL_VERSION_ANNOTATION, version_config_name
 from pipelines.runtimes.kserve.status import (
     CANARY,
     CANARY_ABORTED,
@@ -21,12 +22,9 @@ from pipelines.runtimes.kserve.status import (
     NOT_FOUND,
     UNVERSIONED,
     UPDATING,
-    VERSION_ANNOTATION,
     RevisionStatus,
     endpoint_state,
-    revision_config,
 )
-from pipelines.sandbox.description import config_name
 from tests.unit.runtimes.kserve.conftest import STATUS_FIXTURES, status_document
 
 SERVICE = "sklearn-iris"
@@ -36,14 +34,14 @@ REVISION = "sklearn-iris-predictor-default-{:05d}".format
 
 
 def test_a_revision_is_checked_against_the_sandbox_endpoints_configuration_name() -> None:
-    assert revision_config(SERVICE, V2) == config_name(SERVICE, V2) == f"{SERVICE}-{V2[:12]}"
+    assert version_config_name(SERVICE, V2) == f"{SERVICE}-{V2[:12]}"
 
 
 def test_a_promoted_revision_with_all_the_traffic_is_in_service_on_its_versions_config() -> None:
     state = endpoint_state(SERVICE, status_document("ready"))
     assert (state.status, state.config_name, state.failure_reason) == (
         IN_SERVICE,
-        revision_config(SERVICE, V2),
+        version_config_name(SERVICE, V2),
         "",
     )
 
@@ -51,7 +49,7 @@ def test_a_promoted_revision_with_all_the_traffic_is_in_service_on_its_versions_
 def test_a_canary_split_is_settled_but_not_in_service_and_says_the_split() -> None:
     state = endpoint_state(SERVICE, status_document("canary"))
     assert state.status == CANARY
-    assert state.config_name == revision_config(SERVICE, V2)
+    assert state.config_name == version_config_name(SERVICE, V2)
     assert state.failure_reason == (
         f"the latest revision {REVISION(3)} carries 10% ({REVISION(1)} 90%, {REVISION(3)} 10%)"
     )
@@ -107,10 +105,10 @@ def test_all_traffic_on_a_revision_kserve_has_not_recorded_as_rolled_out_is_stil
 
 def test_an_inference_service_without_the_version_annotation_is_unversioned() -> None:
     document = status_document("ready")
-    del document["metadata"]["annotations"][VERSION_ANNOTATION]
+    del document["metadata"]["annotations"][MODEL_VERSION_ANNOTATION]
     state = endpoint_state(SERVICE, document)
     assert (state.status, state.config_name) == (UNVERSIONED, "")
-    assert VERSION_ANNOTATION in state.failure_reason
+    assert MODEL_VERSION_ANNOTATION in state.failure_reason
 
 
 def test_traffic_targets_naming_one_revision_are_summed() -> None:
