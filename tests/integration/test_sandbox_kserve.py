@@ -180,6 +180,6 @@ def test_sandbox_status_shows_inference_services_beside_endpoints(
     ]
     assert sorted(fleet["version"] for fleet in isvc["fleets"]) == [V1, V2]
     human = sandbox_status(tmp_path)
-    assert "modelrail/local-svc" in human and "00001 70%, 00002 30%" in human
+    assert f"{NAMESPACE}/local-svc" in human and "00001 70%, 00002 30%" in human
     assert "00001 11111111 ready, 00002 22222222 ready" in human
     assert "web" in human and "completed" in human, "the endpoint table is still there"
