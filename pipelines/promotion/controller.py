@@ -29,9 +29,8 @@ from pipelines.promotion.events import Event, EventRecorder, Notifier, Silent
 from pipelines.promotion.evidence import Approval, EvidenceStore
 from pipelines.promotion.journal import Journal, unfinished
 from pipelines.promotion.lock import PromotionLock
-from pipelines.promotion.phases import Phase, Result
+from pipelines.promotion.phases import SERVING_ACTIONS, Phase, Result
 from pipelines.promotion.ports import LineageSink, VersionInfo, VersionStore
-from pipelines.promotion.records import SERVING_ACTIONS
 from pipelines.promotion.rollout import LockLostError, Outcome, Rollout
 from pipelines.promotion.watch import EndpointWatch
 from pipelines.runners.base import Preview, StackRunner

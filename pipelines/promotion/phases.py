@@ -1,8 +1,10 @@
 """The states of one promotion or rollback, and the results it can end with.
 
 ``pipelines.promotion.rollout.Rollout`` moves through ``Phase`` one handler at a time; the journal
-(``pipelines.promotion.journal.Step``) records what each phase did before the next one acts, so a
-resumed controller enters the machine at the phase the journal implies.
+(``pipelines.promotion.journal.Step``) records what each phase did before the next one acts. A
+resumed controller enters the machine at ``REVERTING`` or ``RECORDING`` when the journal has
+decided; a rollout interrupted mid-update is first watched and judged by ``pipelines.promotion.resume``
+(a stepped one between its steps is reverted, never carried forward).
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ class Result(StrEnum):
     PATCH_EMITTED = "patch_emitted"
     """The pin was written as a patch for review (GitOps) instead of being applied."""
 
-    @property
-    def serving(self) -> bool:
-        """Whether the version it names serves now, verified (a stable rollback target)."""
-        return self in (Result.PROMOTED, Result.ROLLED_BACK)
+
+SERVING_ACTIONS = (f"promote:{Result.PROMOTED}", f"rollback:{Result.ROLLED_BACK}")
+"""The audit actions after which the version they name serves, verified: the stable versions."""

@@ -13,8 +13,7 @@ from pipelines.promotion.audit import AuditLog
 from pipelines.promotion.evidence import EvidenceStore
 from pipelines.promotion.journal import unfinished
 from pipelines.promotion.lock import held_locks
-
-SERVING_ACTIONS = ("promote:promoted", "rollback:rolled_back")
+from pipelines.promotion.phases import SERVING_ACTIONS
 
 
 def about(entries: Iterable[dict[str, Any]], service: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from pipelines.paths import project_root, stack_path, state_dir
 from pipelines.promotion.audit import AuditLog
 from pipelines.promotion.controller import Controller, Progress
 from pipelines.promotion.evidence import EvidenceStore
+from pipelines.promotion.phases import SERVING_ACTIONS
 from pipelines.promotion.ports import VersionInfo
 from pipelines.promotion.records import status
 from pipelines.runners.base import EndpointInspector, EndpointState
@@ -81,7 +82,7 @@ class CatalogLineage:
             record_event("gate", service, version, stack, actor, body, registry=self.registry)
         elif action == "approve":
             record_event("approval", service, version, stack, actor, body, registry=self.registry)
-        elif kind in ("promote:promoted", "rollback:rolled_back"):
+        elif kind in SERVING_ACTIONS:
             serving = "promotion" if action == "promote" else "rollback"
             record_event(
                 serving,
