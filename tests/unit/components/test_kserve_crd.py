@@ -1,19 +1,14 @@
 """Every InferenceService modelrail plans is one KServe's own CRD accepts.
 
 The schema is the ``openAPIV3Schema`` of KServe's ``InferenceService`` CRD (v1beta1), vendored in
-``tests/fixtures/kserve`` and checked against ``../shared/schemas`` where that exists. jsonschema
-accepts unknown fields where the API server would silently prune them (a misspelt
-``canaryTrafficPercnt`` would vanish and the canary never happen), so the test schema forbids
-them: ``additionalProperties: false`` on every object schema that lists its ``properties`` and
-neither keeps unknown fields (``x-kubernetes-preserve-unknown-fields``) nor types them
-(``additionalProperties``).
+``tests/fixtures/kserve`` and checked against ``../shared/schemas`` where that exists; unknown
+fields are refused where Kubernetes would prune them (``tests.kserve_schema.strict``).
 
 Regenerate the vendored copy after a KServe upgrade: ``python -m tests.unit.components.test_kserve_crd``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -25,9 +20,10 @@ import yaml
 from components.kserve import KSERVE_API_VERSION, InferenceServiceArgs, predictor_spec
 from infra.config import STACK_NAMES, Service
 from pipelines.plan import build_plan
+from tests import kserve_schema
+from tests.kserve_schema import FIXTURE, strict
 
 REPO = Path(__file__).resolve().parents[3]
-FIXTURE = REPO / "tests" / "fixtures" / "kserve" / "inferenceservice-v1beta1.schema.json"
 SHARED_CRD = REPO.parent / "shared" / "schemas" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
 ISVC_TYPE = f"kubernetes:{KSERVE_API_VERSION}:InferenceService"
 VERSION = "f" * 64
@@ -47,34 +43,9 @@ def render_schema(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def strict(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` refusing unknown fields wherever Kubernetes would prune them."""
-    result = copy.deepcopy(schema)
-    _forbid_unknown(result)
-    return result
-
-
-def _forbid_unknown(node: dict[str, Any]) -> None:
-    """Walk the schema keywords (not property names, one of which could be ``properties``)."""
-    properties = node.get("properties")
-    if isinstance(properties, dict):
-        if "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
-            node["additionalProperties"] = False
-        for child in properties.values():
-            _forbid_unknown(child)
-    for key in ("items", "additionalProperties", "not"):
-        if isinstance(node.get(key), dict):
-            _forbid_unknown(node[key])
-    for key in ("allOf", "anyOf", "oneOf"):
-        for child in node.get(key, []):
-            _forbid_unknown(child)
-
-
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft7Validator:
-    schema = strict(json.loads(FIXTURE.read_text(encoding="utf-8")))
-    jsonschema.Draft7Validator.check_schema(schema)
-    return jsonschema.Draft7Validator(schema)
+    return kserve_schema.validator()
 
 
 def _errors(validator: jsonschema.Draft7Validator, document: dict[str, Any]) -> list[str]:

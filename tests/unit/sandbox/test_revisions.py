@@ -8,7 +8,6 @@ inference_service_status.go``: ``components.predictor`` with ``latestCreatedRevi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,38 +218,10 @@ def test_the_document_is_shaped_like_kserves() -> None:
     )
 
 
-CRD = (
-    Path(__file__).resolve().parents[4]
-    / "shared"
-    / "schemas"
-    / "kserve"
-    / "serving.kserve.io_inferenceservices.yaml"
-)
-"""KServe's own CRD (``../shared/schemas/kserve``), whose schema covers ``status`` too."""
-
-
-def strict(schema: Any) -> Any:
-    """The schema with unknown fields refused wherever it lists its fields (as the API server prunes them)."""
-    if isinstance(schema, list):
-        return [strict(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    tightened = {key: strict(value) for key, value in schema.items()}
-    listed = "properties" in schema and "additionalProperties" not in schema
-    if listed and not schema.get("x-kubernetes-preserve-unknown-fields"):
-        tightened["additionalProperties"] = False
-    return tightened
-
-
-@pytest.mark.skipif(not CRD.exists(), reason=f"KServe's CRD is not at {CRD}")
 def test_every_document_of_a_rollout_validates_against_kserves_crd() -> None:
-    import jsonschema
-    import yaml
+    from tests.kserve_schema import errors, validator
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml reads the 1 MB CRD 3x faster
-    crd = yaml.load(CRD.read_text(encoding="utf-8"), Loader=loader)
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-    validator = jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+    check = validator()
     state = serving_v1()
     documents = [state.document()]
     revision = state.apply(V2, "/models/2", 30)
@@ -265,8 +236,7 @@ def test_every_document_of_a_rollout_validates_against_kserves_crd() -> None:
     state.failed(failing.name, "never answered /ping")
     documents.append(state.document())  # failed
     for document in documents:
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
-        assert errors == []
+        assert errors(check, document) == []
 
 
 def test_a_first_revision_applied_with_a_canary_percent_takes_all_traffic_and_cannot_be_aborted() -> None:

@@ -175,29 +175,14 @@ def test_a_new_inference_service_with_no_status_yet_is_updating() -> None:
     assert endpoint_state(SERVICE, document).status == UPDATING
 
 
-CRD = (
-    Path(__file__).resolve().parents[5]
-    / "shared"
-    / "schemas"
-    / "kserve"
-    / "serving.kserve.io_inferenceservices.yaml"
-)
-
-
 @pytest.fixture(scope="module")
 def status_validator() -> Any:
-    """The CRD's ``status`` schema with unknown fields refused (parsed once: the CRD is large)."""
-    import jsonschema
-    import yaml
+    """The CRD's ``status`` schema with unknown fields refused."""
+    from tests.kserve_schema import validator
 
-    from tests.unit.sandbox.test_revisions import strict
-
-    crd = yaml.load(CRD.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-    return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]["properties"]["status"]))
+    return validator("properties", "status")
 
 
-@pytest.mark.skipif(not CRD.exists(), reason=f"KServe's CRD is not at {CRD}")
 @pytest.mark.parametrize("path", sorted(STATUS_FIXTURES.glob("*.json")), ids=lambda p: p.stem)
 def test_every_status_fixture_has_the_shape_of_kserves_crd(path: Path, status_validator: Any) -> None:
     """The status block is what the CRD's schema allows, unknown fields refused."""
@@ -208,7 +193,6 @@ def test_every_status_fixture_has_the_shape_of_kserves_crd(path: Path, status_va
     assert errors == []
 
 
-@pytest.mark.skipif(not CRD.exists(), reason=f"KServe's CRD is not at {CRD}")
 def test_the_crd_check_refuses_a_field_kserve_does_not_have(status_validator: Any) -> None:
     status = status_document("canary")["status"]
     status["components"]["predictor"]["rolledOutRevision"] = REVISION(1)
