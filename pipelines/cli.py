@@ -114,7 +114,10 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "lineage": CommandEntry("lineage", "Query the lineage catalog."),
     "embedded": CommandEntry("embedded", "Inspect or stop the embedded AWS (a moto server on 127.0.0.1)."),
-    "sandbox": CommandEntry("sandbox", "The local sandbox: SageMaker-style endpoints on loopback."),
+    "sandbox": CommandEntry(
+        "sandbox",
+        "The local sandbox: SageMaker and KServe style endpoints on loopback.",
+    ),
     "audit": CommandEntry("promotion", "Verify the hash-chained audit log, or show where it is."),
     "service": CommandEntry("service", "Scaffold a model service (new) or declare one in a stack (add)."),
 }

@@ -9,7 +9,7 @@ import typer
 from pipelines.console import console, emit_json
 
 app = typer.Typer(
-    help="The local sandbox: SageMaker-style endpoints and KServe-style InferenceServices on loopback.",
+    help="The local sandbox: SageMaker and KServe style endpoints on loopback.",
     no_args_is_help=True,
 )
 
