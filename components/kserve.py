@@ -20,8 +20,9 @@ URI into ``/mnt/models`` before the server starts, unpacks a single ``.tar.gz`` 
 rewrites ``STORAGE_URI`` to that path. ``SM_MODEL_DIR`` points the serving image's launcher at it
 (its default is SageMaker's ``/opt/ml/model``), and the launcher verifies every file against the
 manifest and the manifest's sha256 against ``MODELRAIL_MODEL_VERSION``, as on SageMaker. The image
-is the SageMaker serving image unchanged: ``GET /ping``, ``POST /invocations`` on port 8080 (the
-port Knative routes to by default; one port, unnamed, as Knative requires). Clients therefore call
+is the SageMaker serving image unchanged: ``GET /ping``, ``POST /invocations`` and ``GET /metrics``
+on port 8080 (the port Knative routes to by default; one port, unnamed: Knative accepts only
+``http1``, ``h2c`` or no name, and names it ``user-port`` in the pods). Clients therefore call
 ``POST <isvc url>/invocations``, not KServe's ``/v1/models/…:predict``.
 
 **Traffic.** ``canaryTrafficPercent`` is set only while ``service.canary_traffic_percent`` is not
@@ -53,6 +54,12 @@ MODEL_MOUNT = "/mnt/models"
 """Where KServe's storage initializer puts the package."""
 SERVING_PORT = 8080
 """The serving image's port (the SageMaker contract), also Knative's default."""
+POD_PORT_NAME = "user-port"
+"""The name of ``SERVING_PORT`` in the predictor pods: Knative replaces the container's ``ports``
+with one entry of this name and the declared ``containerPort`` (``buildContainerPorts`` in its
+revision reconciler), whatever the InferenceService names it."""
+METRICS_PATH = "/metrics"
+"""The serving image's Prometheus exposition (``pipelines.serving.metrics``)."""
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 """The label KServe puts on every pod of an InferenceService."""
 REVISION_LABEL = "serving.knative.dev/revision"
@@ -292,18 +299,18 @@ class InferenceService(pulumi.ComponentResource):
 def pod_monitor_spec(isvc: str) -> dict[str, Any]:
     """Scrape ``/metrics`` of every predictor pod of ``isvc`` (all its revisions).
 
-    The pods are selected by KServe's own label; the port is the model server's container port,
-    which Knative names ``user-port``. What the pods must export there, for the PromQL canary
-    analysis (``pipelines/metrics/promql.py``) to find it: the Prometheus text format with
-    ``modelrail_model_latency_seconds`` (a histogram in seconds), request counts by status code,
-    and the prediction and label metrics, each labelled ``service`` and ``version``. A server that
-    does not answer ``/metrics`` shows as a down target, never as a healthy canary. Each sample
-    also carries the pod's revision label (``podTargetLabels``; Prometheus writes it
-    ``serving_knative_dev_revision``), which tells the canary's samples from the last rolled-out
-    revision's.
+    The pods are selected by KServe's own label; the port is the predictor container's one port,
+    by the name it has in the pods (``POD_PORT_NAME``). The model server answers there with what
+    it counted of its own ``POST /invocations`` (``pipelines.serving.metrics``): requests, errors
+    by status class, ``modelrail_model_latency_seconds`` (a histogram in seconds) and predictions
+    by bin, each labelled ``service`` (``MODELRAIL_SERVICE``) and ``version``
+    (``MODELRAIL_MODEL_VERSION``), the series the PromQL canary analysis
+    (``pipelines.metrics.promql``) reads. No pod knows its role: the analysis takes the canary to be
+    the version the InferenceService annotates. Each sample also carries the pod's revision label
+    (``podTargetLabels``; Prometheus writes it ``serving_knative_dev_revision``).
     """
     return {
         "selector": {"matchLabels": {ISVC_LABEL: isvc}},
         "podTargetLabels": [ISVC_LABEL, REVISION_LABEL],
-        "podMetricsEndpoints": [{"port": "user-port", "path": "/metrics", "interval": "30s"}],
+        "podMetricsEndpoints": [{"port": POD_PORT_NAME, "path": METRICS_PATH, "interval": "30s"}],
     }

@@ -8,14 +8,8 @@ the router's text exposition, which the first two read.
 """
 
 from pipelines.metrics.source import MetricsSource
-from pipelines.metrics.stats import (
-    LATENCY_BUCKETS_MS,
-    PREDICTION_BINS,
-    CanaryWindow,
-    LatencyHistogram,
-    VariantStats,
-    prediction_bin,
-)
+from pipelines.metrics.stats import CanaryWindow, LatencyHistogram, VariantStats
+from pipelines.serving.series import LATENCY_BUCKETS_MS, PREDICTION_BINS
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
@@ -24,5 +18,4 @@ __all__ = [
     "LatencyHistogram",
     "MetricsSource",
     "VariantStats",
-    "prediction_bin",
 ]

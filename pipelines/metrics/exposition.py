@@ -7,6 +7,8 @@ series for its whole life; which version is the baseline and which the canary is
 (``promtool check metrics`` is clean): base units (seconds, ratios), ``_total`` on counters,
 ``_info`` on the info gauge. Inside modelrail latency stays in milliseconds (guardrails and
 ``VariantStats`` are in ms); ``latency_le`` and ``latency_bound_ms`` convert at this boundary.
+The series the model server writes too (requests, errors, latency, predictions) are defined
+once, in ``pipelines.serving.series``.
 """
 
 from __future__ import annotations
@@ -16,15 +18,37 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipelines.metrics.stats import LATENCY_BUCKETS_MS
+from pipelines.serving.series import (
+    ERRORS,
+    INVOCATIONS,
+    LATENCY,
+    LATENCY_BUCKETS_MS,
+    PREDICTIONS,
+    escape,
+    format_value,
+)
+from pipelines.serving.series import HELP as SERVED_HELP
 
-INVOCATIONS = "modelrail_invocations_total"
-ERRORS = "modelrail_invocation_errors_total"
-"""Labelled ``code_class`` = ``4xx`` or ``5xx``."""
-LATENCY = "modelrail_model_latency_seconds"
-"""A histogram: ``_bucket{le=…}`` (cumulative), ``_sum``, ``_count``."""
-PREDICTIONS = "modelrail_predictions_total"
-"""Labelled ``bin`` = 0 … PREDICTION_BINS-1: the served prediction's bin for its task (pipelines/sandbox/outputs.py)."""
+__all__ = [
+    "ALARM",
+    "ERRORS",
+    "HELP",
+    "INVOCATIONS",
+    "LABELS",
+    "LABELS_CORRECT",
+    "LATENCY",
+    "PREDICTIONS",
+    "RESTARTS",
+    "VARIANT_INFO",
+    "WEIGHT",
+    "Sample",
+    "latency_bound_ms",
+    "latency_le",
+    "parse",
+    "render",
+]
+"""The router's exposition: its own series, and the served ones (``pipelines.serving.series``)."""
+
 LABELS = "modelrail_labels_total"
 LABELS_CORRECT = "modelrail_labels_correct_total"
 RESTARTS = "modelrail_model_server_restarts_total"
@@ -35,13 +59,7 @@ ALARM = "modelrail_alarm_state"
 """1 while a guardrail alarm is in ALARM, labelled ``guardrail``."""
 
 HELP = {
-    INVOCATIONS: ("counter", "Requests routed to a version, including the ones that failed."),
-    ERRORS: ("counter", "Requests that failed, by status class (5xx includes unreachable servers)."),
-    LATENCY: ("histogram", "Model latency in seconds: router to model server and back."),
-    PREDICTIONS: (
-        "counter",
-        "Predictions by bin of the served prediction (probability, class or decile of the label).",
-    ),
+    **SERVED_HELP,
     LABELS: ("counter", "Delayed labels joined to a prediction of this version."),
     LABELS_CORRECT: ("counter", "Joined labels that matched the predicted label."),
     RESTARTS: ("counter", "Model server restart attempts after a failed /ping or an exit."),
@@ -90,18 +108,6 @@ class Sample:
     value: float
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _format_value(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
 def render(samples: Iterable[Sample]) -> str:
     """Text exposition format 0.0.4, with HELP and TYPE once per metric family."""
     lines: list[str] = []
@@ -112,9 +118,9 @@ def render(samples: Iterable[Sample]) -> str:
             kind, text = HELP[family]
             lines += [f"# HELP {family} {text}", f"# TYPE {family} {kind}"]
             announced.add(family)
-        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in sample.labels.items())
+        labels = ",".join(f'{key}="{escape(value)}"' for key, value in sample.labels.items())
         head = f"{sample.name}{{{labels}}}" if labels else sample.name
-        lines.append(f"{head} {_format_value(sample.value)}")
+        lines.append(f"{head} {format_value(sample.value)}")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,11 @@ over a range of the window's length (``[Nms]``, to the millisecond), summed by `
 * latency: ``histogram_quantile(q, sum by (version, le) (rate(<latency>_bucket{…}[N])))`` for the
   p50 and the p99 (in seconds, reported in ms);
 * roles: ``modelrail_variant_info`` at ``end``, or also at ``start`` when the canary was gone by
-  ``end`` (promoted or rolled back during the window).
+  ``end`` (promoted or rolled back during the window). Only the sandbox's router writes it: the
+  model servers a cluster's Prometheus scrapes (``pipelines.serving.metrics``) cannot know their
+  role. For those the source is given ``canary_version`` (a service's InferenceService names the
+  version its latest spec serves): without variant_info series, that version is the canary and
+  the one other version with series in the window the baseline.
 
 How counts are rounded, and why that is fine. ``increase`` is not a difference of two readings:
 it takes the samples inside the range and extrapolates their increase to the range's edges
@@ -36,7 +40,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -68,6 +72,11 @@ class PromQLError(ModelrailError):
     """Prometheus answered, but refused or could not run a query (it names the query)."""
 
 
+class AmbiguousBaselineError(ModelrailError):
+    """Without variant_info, more than one version besides the canary has series: none of them
+    can be called the baseline, so the window is not judged (the controller fails closed)."""
+
+
 class PrometheusMetricsSource:
     """The ``MetricsSource`` of services whose router Prometheus scrapes (KServe, the sandbox)."""
 
@@ -78,6 +87,7 @@ class PrometheusMetricsSource:
         timeout: float = TIMEOUT_SECONDS,
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         settle_seconds: float = 0.0,
+        canary_version: Callable[[str], str | None] | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -90,6 +100,9 @@ class PrometheusMetricsSource:
         self.settle_seconds = settle_seconds
         """How long after a window's end its last samples take to be scraped: ``window`` waits that
         long before it queries, so a window just ended is not judged on what was not scraped yet."""
+        self.canary_version = canary_version
+        """A service's canary version, for a Prometheus without ``modelrail_variant_info`` for it
+        (model servers scraped directly); None: the roles come from variant_info only."""
 
     def window(
         self, service: str, start: float, end: float, *, rollout_start: float | None = None
@@ -120,6 +133,8 @@ class PrometheusMetricsSource:
             for version, variant in counters.items()
         }
         roles = window_roles(self._roles(selector, start), self._roles(selector, end))
+        if not roles and self.canary_version is not None:
+            roles = versions_roles(service, self.canary_version(service), sorted(stats))
         return canary_window(start, end, roles, stats)
 
     def _latency_quantile(self, q: float, buckets: str, at: float) -> dict[str, float]:
@@ -178,6 +193,30 @@ class PrometheusMetricsSource:
             f"Prometheus at {self.url} is not answering",
             details=[f"query `{promql}`: {failure}", f"{len(self.retry_delays) + 1} attempts"],
         )
+
+
+def versions_roles(service: str, canary: str | None, versions: Sequence[str]) -> dict[str, str]:
+    """Roles from the versions with series when nothing says them: ``canary`` and the one other.
+
+    A canary alone (no other version has series) serves all the traffic: it is the baseline,
+    and there is no canary to judge, as outside a deployment. No canary version (no
+    InferenceService, no annotation): no roles. More than one other: ``AmbiguousBaselineError``.
+    """
+    if canary is None:
+        return {}
+    others = [version for version in versions if version != canary]
+    if not others:
+        return {canary: "baseline"}
+    if len(others) > 1:
+        raise AmbiguousBaselineError(
+            f"service {service!r}: Prometheus has series of {len(others)} versions besides the canary "
+            f"{canary[:12]}, so none is the baseline: {', '.join(others)}",
+            details=[
+                f"no {expo.VARIANT_INFO} series names the roles; the canary is the version the "
+                "InferenceService's latest spec serves"
+            ],
+        )
+    return {canary: "canary", others[0]: "baseline"}
 
 
 def _error_text(error: urllib.error.HTTPError) -> str:

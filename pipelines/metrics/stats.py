@@ -11,65 +11,10 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from pipelines.serving.series import LATENCY_BUCKETS_MS, PREDICTION_BINS
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
-
-PREDICTION_BINS = 10
-"""Bins of the prediction histogram, for every task (``pipelines.sandbox.outputs`` says which
-prediction goes where): a binary classifier's positive-class probability in fixed bins [0, 0.1),
-[0.1, 0.2), …, [0.9, 1.0]; a multiclass one's predicted class by its position; a regressor's
-number between the training labels' deciles."""
-
-LATENCY_BUCKETS_MS: tuple[float, ...] = (
-    1,
-    2,
-    3,
-    5,
-    7.5,
-    10,
-    15,
-    20,
-    25,
-    30,
-    40,
-    50,
-    60,
-    75,
-    90,
-    100,
-    120,
-    140,
-    160,
-    180,
-    200,
-    250,
-    300,
-    350,
-    400,
-    500,
-    600,
-    750,
-    1000,
-    1500,
-    2000,
-    3000,
-    5000,
-    10000,
-)
-"""Upper bounds of the model-latency histogram buckets, in milliseconds (``+Inf`` is implied).
-
-The one definition of the buckets: the router counts into them, and its exposition writes them
-in seconds, Prometheus' base unit (``pipelines.metrics.exposition.latency_le``).
-
-Dense between 50 and 500 ms, where guardrails live, so a p99 read from the histogram is within
-a few percent of the exact one.
-"""
-
-
-def prediction_bin(probability: float) -> int:
-    """The bin of a binary classifier's positive-class probability (values outside [0, 1] are clamped)."""
-    clamped = min(max(probability, 0.0), 1.0)
-    return min(int(clamped * PREDICTION_BINS), PREDICTION_BINS - 1)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pipelines.metrics import exposition as expo
-from pipelines.metrics.stats import (
-    LATENCY_BUCKETS_MS,
-    PREDICTION_BINS,
-    CanaryWindow,
-    LatencyHistogram,
-    VariantStats,
-)
+from pipelines.metrics.stats import CanaryWindow, LatencyHistogram, VariantStats
+from pipelines.serving.series import LATENCY_BUCKETS_MS, PREDICTION_BINS
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from pipelines.metrics import exposition as expo
-from pipelines.metrics.stats import LATENCY_BUCKETS_MS, PREDICTION_BINS
+from pipelines.serving.series import LATENCY_BUCKETS_MS, PREDICTION_BINS
 
 HISTORY_SECONDS = 2 * 3600
 """How far back ``/metrics?at=`` can look; older windows read the oldest snapshot kept."""

@@ -3,7 +3,8 @@
 The router keeps the same counters for every task (a 10-bin prediction histogram, labelled and
 correct delayed labels), so the canary's drift and live-accuracy checks need no task of their
 own. What differs is how a response row becomes a bin and what makes a delayed label correct;
-this module is the one place that says so, from the version's ``schema.json`` ``output``:
+this module says so, from the version's ``schema.json`` ``output``, with the bin itself from
+``pipelines.serving.metrics.served_bin``, which the model server's own ``/metrics`` counts by too:
 
 * binary: the bin of the positive class's probability; correct when the label is the truth;
 * multiclass: the predicted class's position in the schema's classes (9 and beyond share the
@@ -15,7 +16,6 @@ this module is the one place that says so, from the version's ``schema.json`` ``
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import json
@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import BadInputError
-from pipelines.metrics.stats import PREDICTION_BINS, prediction_bin
-from pipelines.serving.model import BINARY, MULTICLASS, REGRESSION, SCHEMA_FILE, TASKS
+from pipelines.serving.metrics import served_bin
+from pipelines.serving.model import BINARY, REGRESSION, SCHEMA_FILE, TASKS
+from pipelines.serving.series import PREDICTION_BINS
 
 Guess = str | float
 """A served prediction as the router remembers it: a label, or a regressor's number."""
@@ -133,15 +134,9 @@ class ServedOutput:
         return bins, guesses
 
     def _row(self, row: Mapping[str, Any]) -> tuple[int, Guess]:
-        if self.task == REGRESSION:
-            prediction = float(row["prediction"])
-            if not math.isfinite(prediction):
-                raise ValueError(f"prediction {prediction}")
-            return bisect.bisect_right(self.bins, prediction), prediction
-        label = str(row["label"])
-        if self.task == MULTICLASS:
-            return min(self.classes.index(label), PREDICTION_BINS - 1), normalise_label(label)
-        return prediction_bin(float(row["probability"])), normalise_label(label)
+        bin_ = served_bin(row, self.task, self.classes, self.bins)
+        guess = float(row["prediction"]) if self.task == REGRESSION else normalise_label(row["label"])
+        return bin_, guess
 
     def correct(self, guess: Guess, truth: object) -> bool | None:
         """Whether a delayed label confirms the guess; ``None`` when the label cannot be judged

@@ -14,6 +14,10 @@ column name or a list in column order) and answers one row per input row, as JSO
 
 A request the model cannot use is a 400; a model that fails or answers something unservable
 is a 500, so the router counts it against the version as a server error.
+
+``GET /metrics`` is what the server itself counted of its ``/invocations``, in the router's
+Prometheus exposition (``pipelines.serving.metrics``): on a cluster, where no router counts,
+Prometheus scrapes it for the canary analysis.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pipelines.errors import BadInputError
+from pipelines.serving.metrics import CONTENT_TYPE, ServingMetrics
 from pipelines.serving.model import BINARY, REGRESSION, LoadedPackage
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -34,6 +41,7 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 VERSION_HEADER = "X-Modelrail-Model-Version"
 """Every response names the package id that answered, so callers can see which model served."""
+ROUTES = "use GET /ping, GET /metrics or POST /invocations"
 
 
 def parse_rows(model: LoadedPackage, body: bytes, content_type: str) -> list[Any]:
@@ -92,43 +100,50 @@ class InvocationHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/ping":
             self._reply(HTTPStatus.OK, b"", "text/plain")
+        elif self.path == "/metrics":
+            self._reply(HTTPStatus.OK, self.server.metrics.exposition().encode("utf-8"), CONTENT_TYPE)
         else:
-            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}; use GET /ping or POST /invocations")
+            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}; {ROUTES}")
 
     def do_POST(self) -> None:
         if self.path != "/invocations":
-            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}; use GET /ping or POST /invocations")
+            self._error(HTTPStatus.NOT_FOUND, f"no route {self.path}; {ROUTES}")
             return
+        started = time.perf_counter()
+        status, predictions = self._invoke()
+        self.server.metrics.invocation(status, time.perf_counter() - started, predictions)
+
+    def _invoke(self) -> tuple[HTTPStatus, list[dict[str, Any]]]:
+        """Answer one ``POST /invocations``; the status sent and the rows served (none on an error)."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_PAYLOAD_BYTES:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"payload over {MAX_PAYLOAD_BYTES} bytes")
-            return
+            return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"payload over {MAX_PAYLOAD_BYTES} bytes")
         body = self.rfile.read(length)
         content_type = _media_type(self.headers.get("Content-Type"), "application/json")
         if content_type not in ("text/csv", "application/json"):
-            self._error(
+            return self._error(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 f"content type {content_type!r}; supported: text/csv, application/json",
             )
-            return
         accept = _media_type(self.headers.get("Accept"), "application/json")
         model = self.server.model
         try:
             rows = parse_rows(model, body, content_type)
             predictions = model.predict(model.frame(rows)) if rows else []
         except BadInputError as error:
-            self._error(HTTPStatus.BAD_REQUEST, error.message)
-            return
+            return self._error(HTTPStatus.BAD_REQUEST, error.message)
         except Exception as error:  # the model's own failure, or a PredictionError
             traceback.print_exc()
             message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
-            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"the model failed to predict: {message}")
-            return
+            return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"the model failed to predict: {message}")
         payload, media = render(predictions, model, accept)
         self._reply(HTTPStatus.OK, payload, media)
+        return HTTPStatus.OK, predictions
 
-    def _error(self, status: HTTPStatus, message: str) -> None:
+    def _error(self, status: HTTPStatus, message: str) -> tuple[HTTPStatus, list[dict[str, Any]]]:
+        """Send an error; returns what ``_invoke`` reports of it: the status and no predictions."""
         self._reply(status, json.dumps({"error": message}).encode("utf-8"), "application/json")
+        return status, []
 
     def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -144,13 +159,14 @@ class InvocationHandler(BaseHTTPRequestHandler):
 
 
 class ModelServer(ThreadingHTTPServer):
-    """A threading HTTP server that holds one verified model."""
+    """A threading HTTP server that holds one verified model and what it served (``metrics``)."""
 
     daemon_threads = True
 
     def __init__(self, model: LoadedPackage, host: str, port: int, *, access_log: bool = False) -> None:
         self.model = model
         self.access_log = access_log
+        self.metrics = ServingMetrics(model, os.environ)
         super().__init__((host, port), InvocationHandler)
 
 

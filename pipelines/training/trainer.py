@@ -202,7 +202,7 @@ def output_schema(contract: ServiceContract, estimator: Any, y_train: pd.Series)
     import numpy as np
 
     from pipelines.contract.tasks import Task
-    from pipelines.metrics.stats import PREDICTION_BINS
+    from pipelines.serving.series import PREDICTION_BINS
 
     label = contract.label
     if contract.task is Task.regression:

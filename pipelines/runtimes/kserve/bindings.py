@@ -11,6 +11,7 @@ know). No call to EKS is made here: kubectl's exec plugin (``aws eks get-token``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from infra.naming import endpoint_name
 from pipelines.errors import RefusedError
 from pipelines.runtimes.kserve.cluster import Document, KServeCanaryRouter, KServeEndpoints
 from pipelines.runtimes.kserve.kubectl import Kubectl
+from pipelines.runtimes.kserve.status import RevisionStatus
 from pipelines.runtimes.kserve.traffic import kserve_steps
 from pipelines.runtimes.ports import RuntimeAdapters
 
@@ -65,31 +67,43 @@ class KServeLocator:
 
 
 def cluster_adapters(
-    config: StackConfig, *, prometheus: MetricsSource | None, kubeconfig: Path | None = None
+    config: StackConfig, *, metrics: bool, kubeconfig: Path | None = None
 ) -> RuntimeAdapters:
     """The KServe adapters on a real cluster: InferenceService status through kubectl, PromQL
-    metrics (``prometheus``; None: no canary can be analysed), the canary router, and a stack
-    update per traffic step."""
+    metrics when ``metrics`` (``prometheus_source``; None without it or without a Prometheus: no
+    canary can be analysed), the canary router, and a stack update per traffic step.
+
+    The model servers Prometheus scrapes do not know their role, so the PromQL source is told
+    the canary's version: the version annotation of the InferenceService, read through the same
+    documents as its status (the latest spec's, the revision a canary step rolls out).
+    """
     kubectl = cluster_kubectl(config, kubeconfig)
     locate = KServeLocator(config)
 
     def document_for(service: str) -> Document | None:
         return kubectl.get_inference_service(*locate(service))
 
+    def canary_version(service: str) -> str | None:
+        document = document_for(service)
+        return (RevisionStatus.of(document).version or None) if document is not None else None
+
     endpoints = KServeEndpoints(document_for)
     return RuntimeAdapters(
         runtime="kserve",
         endpoints=endpoints,
-        metrics=prometheus,
+        metrics=prometheus_source(config, canary_version=canary_version) if metrics else None,
         router=KServeCanaryRouter(kubectl, locate),
         traffic_steps=kserve_steps,
         step_check=lambda service, _version, percent: endpoints.step_failure(service, percent),
     )
 
 
-def prometheus_source(config: StackConfig) -> MetricsSource | None:
+def prometheus_source(
+    config: StackConfig, *, canary_version: Callable[[str], str | None] | None = None
+) -> MetricsSource | None:
     """PromQL over the stack's Prometheus (``MODELRAIL_PROMETHEUS_URL``, else
-    ``platform.kubernetes.prometheusUrl``); None when neither names one."""
+    ``platform.kubernetes.prometheusUrl``); None when neither names one. ``canary_version``: a
+    service's canary version where no ``modelrail_variant_info`` says it (``PrometheusMetricsSource``)."""
     import os
 
     from pipelines.metrics.promql import PrometheusMetricsSource
@@ -97,7 +111,7 @@ def prometheus_source(config: StackConfig) -> MetricsSource | None:
     kubernetes = config.platform.kubernetes
     url = os.environ.get(PROMETHEUS_URL_ENV) or kubernetes.prometheus_url
     settle = 1.5 * kubernetes.prometheus_scrape_seconds
-    return PrometheusMetricsSource(url, settle_seconds=settle) if url else None
+    return PrometheusMetricsSource(url, settle_seconds=settle, canary_version=canary_version) if url else None
 
 
 class SandboxCanaryRouter:
@@ -126,7 +140,7 @@ def inspector(binding: Binding, *, embedded: bool) -> EndpointInspector:
     """InferenceService status from the sandbox, or from the cluster through kubectl."""
     if embedded:
         return _sandbox_documents(binding.sandbox)
-    return cluster_adapters(binding.config, prometheus=None).endpoints
+    return cluster_adapters(binding.config, metrics=False).endpoints
 
 
 def adapters(binding: Binding, *, embedded: bool) -> RuntimeAdapters:
@@ -134,7 +148,7 @@ def adapters(binding: Binding, *, embedded: bool) -> RuntimeAdapters:
     metrics when a Prometheus is named (else the sandbox router's own exposition); on a cluster,
     kubectl and PromQL."""
     if not embedded:
-        return cluster_adapters(binding.config, prometheus=prometheus_source(binding.config))
+        return cluster_adapters(binding.config, metrics=True)
     from pipelines.metrics.local import LocalMetricsSource
 
     sandbox = binding.sandbox

@@ -205,6 +205,11 @@ def test_a_pod_monitor_scrapes_the_predictor_pods(pulumi_mocks: PlanMonitor) -> 
         spec = _one(pulumi_mocks, POD_MONITOR).inputs["spec"]
         assert spec["selector"] == {"matchLabels": {"serving.kserve.io/inferenceservice": "prod-fraud-score"}}
         assert [(e["port"], e["path"]) for e in spec["podMetricsEndpoints"]] == [("user-port", "/metrics")]
+        # The name is Knative's for the container's one port, which Knative lets it name only
+        # http1 or h2c (or not at all) and renames user-port in the pods.
+        (container,) = _one(pulumi_mocks, ISVC).inputs["spec"]["predictor"]["containers"]
+        (port,) = container["ports"]
+        assert port["containerPort"] == 8080 and port.get("name", "") in ("", "http1", "h2c")
 
     return done.apply(check)
 

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 from pipelines.metrics import exposition as expo
-from pipelines.metrics.stats import LATENCY_BUCKETS_MS
 from pipelines.sandbox.metrics import MetricsBook
+from pipelines.serving.series import LATENCY_BUCKETS_MS
 
 PROMTOOL = shutil.which("promtool")
 OLD, NEW = "a" * 64, "b" * 64

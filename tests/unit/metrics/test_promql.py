@@ -16,8 +16,8 @@ import pytest
 
 from pipelines.dependencies import DependencyUnavailableError
 from pipelines.metrics.exposition import latency_le
-from pipelines.metrics.promql import PrometheusMetricsSource, PromQLError
-from pipelines.metrics.stats import LATENCY_BUCKETS_MS
+from pipelines.metrics.promql import AmbiguousBaselineError, PrometheusMetricsSource, PromQLError
+from pipelines.serving.series import LATENCY_BUCKETS_MS
 
 OLD, NEW = "a" * 64, "b" * 64
 BOUNDS = (*LATENCY_BUCKETS_MS, float("inf"))
@@ -150,6 +150,69 @@ def test_outside_a_deployment_there_is_no_canary(serve: Callable[[Answer], FakeP
 
     window = PrometheusMetricsSource(serve(alone).url).window("svc", 1000.0, 1060.0)
     assert window.canary is None and window.baseline.invocations == 905
+
+
+def scraped_servers(query: str, at: float) -> tuple[int, dict[str, Any]]:
+    """Model servers scraped directly: the router's counters, but no variant_info."""
+    return vector() if "modelrail_variant_info" in query else mid_canary(query, at)
+
+
+def test_without_variant_info_the_canary_is_the_version_the_service_names(
+    serve: Callable[[Answer], FakePrometheus],
+) -> None:
+    asked: list[str] = []
+
+    def canary_version(service: str) -> str:
+        asked.append(service)
+        return NEW
+
+    source = PrometheusMetricsSource(serve(scraped_servers).url, canary_version=canary_version)
+    window = source.window("svc", 1000.0, 1060.0)
+    assert window.canary is not None and (window.canary.version, window.canary.invocations) == (NEW, 102)
+    assert (window.baseline.version, window.baseline.invocations) == (OLD, 905)
+    assert asked == ["svc"]
+
+
+def test_variant_info_wins_over_the_services_canary_version(
+    serve: Callable[[Answer], FakePrometheus],
+) -> None:
+    source = PrometheusMetricsSource(serve(mid_canary).url, canary_version=lambda service: OLD)
+    window = source.window("svc", 1000.0, 1060.0)
+    assert window.canary is not None and window.canary.version == NEW
+
+
+@pytest.mark.parametrize(("canary", "counted"), [(None, 0), (NEW, 102)])
+def test_a_version_alone_or_none_named_is_no_canary(
+    serve: Callable[[Answer], FakePrometheus], canary: str | None, counted: int
+) -> None:
+    def new_only(query: str, at: float) -> tuple[int, dict[str, Any]]:
+        _, body = scraped_servers(query, at)
+        if canary is not None:
+            result = body["data"]["result"]
+            body["data"]["result"] = [item for item in result if item["metric"].get("version") != OLD]
+        return 200, body
+
+    window = PrometheusMetricsSource(serve(new_only).url, canary_version=lambda service: canary).window(
+        "svc", 1000.0, 1060.0
+    )
+    assert window.canary is None and window.baseline.invocations == counted
+
+
+def test_more_than_one_other_version_is_no_baseline_and_names_them(
+    serve: Callable[[Answer], FakePrometheus],
+) -> None:
+    third = "c" * 64
+
+    def three(query: str, at: float) -> tuple[int, dict[str, Any]]:
+        if "modelrail_invocations_total" in query:
+            return vector(({"version": OLD}, 5), ({"version": NEW}, 5), ({"version": third}, 5))
+        return scraped_servers(query, at)
+
+    source = PrometheusMetricsSource(serve(three).url, canary_version=lambda service: NEW)
+    with pytest.raises(
+        AmbiguousBaselineError, match=f"2 versions besides the canary b{{12}}, .*: {OLD}, {third}"
+    ):
+        source.window("svc", 1000.0, 1060.0)
 
 
 def test_a_service_name_is_quoted_as_a_promql_string(serve: Callable[[Answer], FakePrometheus]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.metrics import LatencyHistogram, VariantStats, prediction_bin
+from pipelines.metrics import LatencyHistogram, VariantStats
 
 
 def test_a_quantile_is_interpolated_inside_its_bucket() -> None:
@@ -36,10 +36,6 @@ def test_histograms_merge_and_subtract_bucket_by_bucket() -> None:
 def test_bucketing_raw_latencies_puts_a_value_on_a_bound_in_that_bucket() -> None:
     histogram = LatencyHistogram.of([10.0, 10.5, 99.0], bounds=(10.0, 20.0))
     assert histogram.counts == (1, 1, 1)
-
-
-def test_probabilities_fall_into_ten_bins_with_one_included_in_the_last() -> None:
-    assert [prediction_bin(p) for p in (0.0, 0.05, 0.1, 0.95, 1.0, 1.2, -0.1)] == [0, 0, 1, 9, 9, 9, 0]
 
 
 def test_merging_an_empty_side_keeps_the_other_sides_histogram() -> None:

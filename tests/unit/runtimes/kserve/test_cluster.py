@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from pipelines.runtimes.kserve.cluster import KServeCanaryRouter, KServeEndpoint
 from pipelines.runtimes.kserve.kubectl import Kubectl
 from pipelines.runtimes.kserve.status import CANARY, IN_SERVICE, NOT_FOUND
 from pipelines.runtimes.kserve.traffic import kserve_steps
+from tests.unit.metrics.test_promql import FakePrometheus, vector
 from tests.unit.runtimes.kserve.conftest import FakeKubectl, status_document
 from tests.unit.runtimes.kserve.test_status import SERVICE, V2
 
@@ -113,7 +115,7 @@ def test_the_cluster_is_the_context_or_the_eks_cluster_by_its_alias() -> None:
 
 def test_cluster_adapters_read_the_inference_service_through_kubectl(fake_kubectl: FakeKubectl) -> None:
     fake_kubectl.answer("ok", document="canary")
-    adapters = cluster_adapters(stack({"context": "dev"}), prometheus=None)
+    adapters = cluster_adapters(stack({"context": "dev"}), metrics=False)
     assert (adapters.runtime, adapters.metrics, adapters.traffic_steps) == ("kserve", None, kserve_steps)
     assert adapters.endpoints.describe("diabetes").status == CANARY
     assert fake_kubectl.calls()[0][-6:] == [
@@ -126,3 +128,30 @@ def test_cluster_adapters_read_the_inference_service_through_kubectl(fake_kubect
     ]
     adapters.router.abort("diabetes", "max5xxRate", 0.2, "breach")
     assert fake_kubectl.calls()[1][-8:-4] == ["inferenceservice", "dev-diabetes", "-n", "modelrail-dev"]
+
+
+def test_the_cluster_canary_is_the_version_its_inference_service_annotates(
+    fake_kubectl: FakeKubectl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The predictor pods export no roles: the canary is the annotated version, the baseline the other."""
+    fake_kubectl.answer("ok", document="canary")
+    canary = status_document("canary")["metadata"]["annotations"]["modelrail.io/model-version"]
+
+    def scraped(query: str, at: float) -> tuple[int, dict[str, Any]]:
+        if "modelrail_invocations_total" in query:
+            return vector(({"version": V1}, 900), ({"version": canary}, 100))
+        return vector()
+
+    prometheus = FakePrometheus(scraped)
+    threading.Thread(target=prometheus.server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MODELRAIL_PROMETHEUS_URL", prometheus.url)
+    try:
+        metrics = cluster_adapters(stack({"context": "dev"}), metrics=True).metrics
+        assert metrics is not None
+        window = metrics.window("diabetes", 1000.0, 1060.0, rollout_start=900.0)
+    finally:
+        prometheus.server.shutdown()
+        prometheus.server.server_close()
+    assert window.canary is not None and (window.canary.version, window.canary.invocations) == (canary, 100)
+    assert (window.baseline.version, window.baseline.invocations) == (V1, 900)
+    assert fake_kubectl.calls()[-1][-6:-2] == ["inferenceservice", "dev-diabetes", "-n", "modelrail-dev"]
