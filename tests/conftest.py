@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,17 @@ def pulumi_mocks() -> Iterator[object]:
 def repo() -> Path:
     """The repository root (stack files, data, the infra program)."""
     return REPO
+
+
+@pytest.fixture
+def cloudwatch() -> Iterator[tuple[Any, Any]]:
+    """A CloudWatch client and its botocore Stubber; every expected call must have been made by the end."""
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        "cloudwatch", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-import pytest
 from botocore.stub import ANY, Stubber
 
 from pipelines.metrics.cloudwatch import CloudWatchMetricsSource
-
-DIMENSIONS = [
-    {"Name": "EndpointName", "Value": "prod-adult-income"},
-    {"Name": "VariantName", "Value": "primary"},
-]
-
-
-@pytest.fixture
-def cloudwatch() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "cloudwatch", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+from tests.unit.cloudwatch_stub import DIMENSIONS
 
 
 def _expect_variant(stubber: Stubber, start: float, end: float, answers: dict[str, Any]) -> None:

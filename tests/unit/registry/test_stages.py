@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import inspect
-import itertools
-
 import pytest
 
 from pipelines.errors import BadInputError, RefusedError
@@ -39,16 +35,9 @@ def test_illegal_transitions_are_refused_with_the_legal_ones(current: Stage, tar
 
 
 def test_every_stage_is_documented() -> None:
-    tree = ast.parse(inspect.getsource(stages.Stage))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    documented = {
-        target.id
-        for node, following in itertools.pairwise(body)
-        if isinstance(node, ast.Assign) and isinstance(following, ast.Expr)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    assert documented == {stage.name for stage in Stage}
+    from tests.documented import documented_members
+
+    assert documented_members(stages.Stage) == {stage.name for stage in Stage}
 
 
 def test_every_gated_stage_is_reached_by_a_legal_move() -> None:

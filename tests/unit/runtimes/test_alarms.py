@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from pipelines.runtimes.alarms import MAX_REASON, CloudWatchAlarms, SandboxAlarms
-
-DIMENSIONS = [
-    {"Name": "EndpointName", "Value": "prod-adult-income"},
-    {"Name": "VariantName", "Value": "primary"},
-]
-
-
-@pytest.fixture
-def cloudwatch() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.client(
-        "cloudwatch", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    )
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
+from tests.unit.cloudwatch_stub import DIMENSIONS
 
 
 def test_an_accuracy_abort_publishes_live_accuracy_then_sets_the_alarm(
