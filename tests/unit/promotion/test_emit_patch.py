@@ -12,7 +12,7 @@ from pipelines.errors import RefusedError
 from pipelines.promotion.stackfile import pinned_version
 from pipelines.runtimes.ports import RuntimeAdapters
 from tests.unit.promotion.fakes import V1, V2, V3, make_world
-from tests.unit.promotion.test_stepped_rollout import _as_kserve
+from tests.unit.promotion.stepped_fakes import as_kserve
 
 
 def test_the_patch_is_written_and_its_sha256_audited_and_nothing_deployed(tmp_path: Path, repo: Path) -> None:
@@ -49,7 +49,7 @@ def test_an_ungated_version_gets_no_patch_and_no_entry(tmp_path: Path, repo: Pat
 
 def test_a_stepped_canary_is_never_emitted_as_one_patch(tmp_path: Path, repo: Path) -> None:
     world = make_world(tmp_path, repo, stack="dev")
-    _as_kserve(world.stack_path)
+    as_kserve(world.stack_path)
     world.controller.adapters = {
         "kserve": RuntimeAdapters(
             "kserve", world.endpoint, world.metrics, world.metrics, traffic_steps=lambda s: (25, None)

@@ -7,7 +7,6 @@ traffic). A breach or a canary that does not carry its share goes through the on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,77 +16,14 @@ from infra.config import load_stack_file
 from pipelines.errors import RolledBackError
 from pipelines.promotion.journal import Step, finished
 from pipelines.promotion.phases import Phase, Result
-from pipelines.promotion.stackfile import round_trip_yaml
 from pipelines.runtimes.ports import RuntimeAdapters
-from tests.unit.promotion.fakes import V1, V2, FakeRunner, World, make_world
-
-SERVICE = "adult-income"
-
-
-@dataclass
-class SteppedRunner(FakeRunner):
-    """``up`` applies the pin and its canary share, as KServe does with ``canaryTrafficPercent``."""
-
-    shares: list[int | None] = field(default_factory=list)
-
-    def up(self, message: str) -> dict[str, Any]:
-        service = load_stack_file(self.stack_path).services[SERVICE]
-        self.messages.append(message)
-        self.shares.append(service.canary_traffic_percent)
-        self.endpoint.status = "InService" if service.canary_traffic_percent is None else "Canary"
-        if service.canary_traffic_percent is None:
-            assert service.model_version is not None
-            self.endpoint.serving = service.model_version
-        return {"endpoint": "local-adult-income"}
-
-
-def _as_kserve(path: Path) -> None:
-    text = path.read_text()
-    yaml = round_trip_yaml(text)
-    document = yaml.load(text)
-    entry = document["config"]["modelrail:services"][SERVICE]
-    entry["runtime"] = "kserve"
-    entry["deployment"]["strategy"] = "canary"
-    entry["deployment"]["canaryPercent"] = 25
-    entry["deployment"]["bakeSeconds"] = 1
-    document["config"]["modelrail:platform"]["kubernetes"] = {
-        "context": "ml-dev",
-        "oidcIssuer": "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE",
-        "prometheusUrl": "http://prometheus.monitoring:9090",
-    }
-    with path.open("w") as handle:
-        yaml.dump(document, handle)
-
-
-@dataclass
-class Checks:
-    problem: str = ""
-    asked: list[tuple[str, int]] = field(default_factory=list)
-
-    def __call__(self, service: str, version: str, percent: int) -> str:
-        self.asked.append((version, percent))
-        return self.problem
+from tests.unit.promotion.fakes import V1, V2, World
+from tests.unit.promotion.stepped_fakes import SERVICE, Checks, SteppedRunner, make_stepped_world
 
 
 @pytest.fixture
 def world(tmp_path: Path, repo: Path) -> tuple[World, SteppedRunner, Checks]:
-    world = make_world(tmp_path, repo, stack="dev")
-    _as_kserve(world.stack_path)
-    runner = SteppedRunner(world.stack_path, world.endpoint, stack="dev")
-    checks = Checks()
-    world.controller.runner = runner
-    world.controller.adapters = {
-        "kserve": RuntimeAdapters(
-            "kserve",
-            world.endpoint,
-            world.metrics,
-            world.metrics,
-            traffic_steps=lambda service: (service.deployment.canary_percent, None),
-            step_check=checks,
-        )
-    }
-    world.controller.evidence.save(SERVICE, V2, "candidate", True, "ok", {"checks": []})
-    return world, runner, checks
+    return make_stepped_world(tmp_path, repo)
 
 
 def test_the_canary_share_is_one_update_and_all_traffic_the_next(
