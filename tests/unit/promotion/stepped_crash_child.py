@@ -12,5 +12,5 @@ from tests.unit.promotion.fakes import V2
 from tests.unit.promotion.stepped_fakes import SERVICE, make_stepped_world
 
 if __name__ == "__main__":
-    world, _, _ = make_stepped_world(Path(sys.argv[1]), Path(sys.argv[2]), fresh=False)
+    world = make_stepped_world(Path(sys.argv[1]), Path(sys.argv[2]), fresh=False)[0]
     world.controller.promote(SERVICE, V2, "carol@example.com")

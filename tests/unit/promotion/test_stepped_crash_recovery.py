@@ -46,7 +46,7 @@ def test_sigkill_after_each_step_then_resume_converges(tmp_path: Path, repo: Pat
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
 
-    world, _, _ = make_stepped_world(tmp_path, repo, fresh=False)
+    world = make_stepped_world(tmp_path, repo, fresh=False)[0]
     (outcome,) = world.controller.resume("carol@example.com")
     expected_outcome, expected_version = EXPECTED[step]
     assert outcome.outcome == expected_outcome, outcome.reason
