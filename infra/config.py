@@ -183,6 +183,28 @@ class Platform(_Model):
     """The cluster of ``runtime: kserve`` services (see below)."""
 
 
+class ShadowPhase(_Model):
+    """The candidate answers a mirrored share of production requests; no user sees its answers."""
+
+    percent: Annotated[int, Field(ge=1, le=100)] = 50
+    """Share of production requests mirrored to the shadow (SageMaker's shadow variant weight)."""
+    bake_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    """How long the shadow is judged against production before the progression goes on."""
+    min_agreement: Annotated[float, Field(ge=0, le=1)] = 0.8
+    """Smallest share of mirrored requests on which the shadow must agree with production (the
+    same label; for a regression, within the service's live tolerance)."""
+
+
+class Analysis(_Model):
+    """The anytime-valid judge of every bake: its error budget and when it may promote early."""
+
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
+    """The chance of a false rollback over the whole bake, however often it looks, split across
+    the checks."""
+    early_promotion: bool = False
+    """Promote before the bake ends once every check shows the canary no worse than its tolerance."""
+
+
 class DeploymentPolicy(_Model):
     """How a new model version shifts traffic (SageMaker blue/green deployment guardrails)."""
 
@@ -202,6 +224,34 @@ class DeploymentPolicy(_Model):
     600 to 14400: the bound of pulumi-aws (the Terraform provider's validator); SageMaker's API
     itself would take up to 28800.
     """
+    shadow: ShadowPhase = _default(ShadowPhase)
+    """The shadow phase of a ``progression`` that starts with ``shadow`` (see below)."""
+    progression: (
+        Annotated[  # Strict(False): a YAML list makes the tuple; each phase stays a strict literal
+            tuple[Literal["shadow", "canary", "linear", "full"], ...], Strict(False)
+        ]
+        | None
+    ) = None
+    """The phases a new version goes through, each its own stack update and bake: for example
+    ``[shadow, canary, full]``. ``null``: the strategy's own (``[canary, full]``, ``[linear, full]``
+    or ``[full]``). Ends with ``full``; ``shadow`` comes first; the traffic phase is the strategy's.
+    A shadow phase needs ``runtime: sagemaker``: KServe cannot mirror traffic."""
+    analysis: Analysis = _default(Analysis)
+    """How the anytime-valid judge decides each bake (see below)."""
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """The progression as declared, or the strategy's own."""
+        if self.progression is not None:
+            return tuple(self.progression)
+        return {"canary": ("canary", "full"), "linear": ("linear", "full"), "all_at_once": ("full",)}[
+            self.strategy
+        ]
+
+    @property
+    def shadowed(self) -> bool:
+        """Whether a new version is mirrored to as a shadow before it takes user traffic."""
+        return "shadow" in self.phases
 
     @property
     def bakes(self) -> int:
@@ -241,6 +291,12 @@ class Guardrails(_Model):
     """Smallest acceptable accuracy on delayed labels; ``null`` when labels never come back."""
     max_prediction_drift: Annotated[float, Field(ge=0, le=1)] = 0.1
     """Largest Jensen-Shannon distance between canary and baseline prediction distributions."""
+    error_rate_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.005
+    """How much higher than the baseline's the canary's 5xx rate may be (absolute share)."""
+    latency_tolerance: Annotated[float, Field(ge=0, le=10)] = 0.25
+    """How much slower than the baseline's the canary's p99 may be (a share: 0.25 is 25% slower)."""
+    accuracy_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.02
+    """How much lower than the baseline's the canary's live accuracy may be (absolute share)."""
 
 
 class Autoscaling(_Model):
@@ -315,6 +371,9 @@ class Service(_Model):
     """Written by `modelrail promote` and `rollback` with `modelVersion`, never by hand (KServe): the
     share of traffic the latest revision takes while its canary bakes (KServe's
     `canaryTrafficPercent`); `null` once it takes all traffic."""
+    shadow_version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)] | None = None
+    """Written by `modelrail promote` with `modelVersion`, never by hand: the candidate a
+    `shadow` phase mirrors traffic to (SageMaker's shadow variant); `null` outside that phase."""
     deployment: DeploymentPolicy = _default(DeploymentPolicy)
     """How a new version shifts traffic (see below)."""
     guardrails: Guardrails = _default(Guardrails)
@@ -668,6 +727,7 @@ def service_rules(source: str, path: str, service: Service, environment: str) ->
             f"only a kserve service has a canary share in its stack entry (this one runs on "
             f"{service.runtime}, which shifts traffic itself): remove the key",
         )
+    yield from _progression_rules(source, path, service)
     if policy.strategy == "canary":
         if sagemaker and service.instance_count < 2:
             yield ConfigIssue(
@@ -697,6 +757,8 @@ def service_rules(source: str, path: str, service: Service, environment: str) ->
         "termination wait"
     )
     # One provider wait holds a whole SageMaker rollout; on KServe every traffic step is its own update.
+    # A shadow phase needs no room here: it is its own update (the same blue/green deployment, see
+    # components/endpoint.py), and its bake is the controller's own wait once that update returned.
     if sagemaker and policy.wait_seconds + FLEET_START_SECONDS > PROVIDER_ENDPOINT_WAIT_SECONDS:
         yield ConfigIssue(
             source,
@@ -741,6 +803,110 @@ def service_rules(source: str, path: str, service: Service, environment: str) ->
         )
 
 
+KSERVE_NO_SHADOW = (
+    "KServe has no shadow: an InferenceService (serving.kserve.io/v1beta1) splits traffic between "
+    "revisions (canaryTrafficPercent) but cannot mirror it, and shadow deployments are an open "
+    "feature request (kserve/kserve#2978; mirroring in InferenceGraph, #2240)"
+)
+"""Why a ``runtime: kserve`` service refuses a shadow phase, and where KServe stands on it."""
+
+
+def _progression_rules(source: str, path: str, service: Service) -> Iterator[ConfigIssue]:
+    """The declared progression's shape, and the controller-written ``shadowVersion`` it implies."""
+    policy = service.deployment
+    where = f"{path}.deployment.progression"
+    phases = policy.progression
+    example = "e.g. [shadow, canary, full]"
+    if phases is not None:
+        listed = list(phases)
+        repeated = sorted({phase for phase in phases if phases.count(phase) > 1})
+        traffic = sorted({phase for phase in phases if phase in ("canary", "linear")})
+        if not phases:
+            yield ConfigIssue(
+                source,
+                where,
+                listed,
+                f"at least one phase, ending with full ({example}); null for the strategy's own",
+            )
+        if repeated:
+            yield ConfigIssue(
+                source, where, listed, f"each phase at most once ({', '.join(repeated)} repeated; {example})"
+            )
+        if phases and phases[-1] != "full":
+            yield ConfigIssue(source, where, listed, f"ends with full, the step to all traffic ({example})")
+        if "shadow" in phases and phases[0] != "shadow":
+            yield ConfigIssue(
+                source,
+                where,
+                listed,
+                f"shadow comes first, before any user traffic moves to the new version ({example})",
+            )
+        if len(traffic) > 1:
+            yield ConfigIssue(
+                source,
+                where,
+                listed,
+                "at most one traffic phase: canary or linear, the deployment strategy's",
+            )
+        elif traffic and traffic[0] != policy.strategy:
+            yield ConfigIssue(
+                source,
+                where,
+                listed,
+                f"the traffic phase is the deployment strategy's ({policy.strategy}): "
+                f"write {policy.strategy} for {traffic[0]}, or set strategy: {traffic[0]}",
+            )
+        elif phases and not traffic and policy.strategy != "all_at_once":
+            yield ConfigIssue(
+                source,
+                where,
+                listed,
+                f"a progression without a traffic phase shifts all traffic at once: add {policy.strategy} "
+                f"before full, or set strategy: all_at_once",
+            )
+    if policy.shadowed and service.runtime == "kserve":
+        unshadowed = ", ".join(phase for phase in policy.phases if phase != "shadow")
+        yield ConfigIssue(
+            source,
+            where,
+            list(policy.phases),
+            f"{KSERVE_NO_SHADOW}. Drop the shadow phase ([{unshadowed}]), or serve the service on "
+            "runtime: sagemaker (a shadow variant)",
+        )
+    shadow = service.shadow_version
+    if shadow is None:
+        return
+    where = f"{path}.shadowVersion"
+    if service.runtime == "kserve":
+        yield ConfigIssue(
+            source, where, shadow, f"never on a kserve service ({KSERVE_NO_SHADOW}): remove the key"
+        )
+    elif not policy.shadowed:
+        yield ConfigIssue(
+            source,
+            where,
+            shadow,
+            "only during a shadow phase: the service's deployment.progression has none (written by "
+            "`modelrail promote`, never by hand): remove the key",
+        )
+    if service.model_version is None:
+        yield ConfigIssue(
+            source,
+            where,
+            shadow,
+            "needs modelVersion: a shadow mirrors production's traffic, and there is no production "
+            "version yet (a first promotion has no shadow phase): remove the key",
+        )
+    elif shadow == service.model_version:
+        yield ConfigIssue(
+            source,
+            where,
+            shadow,
+            "a version other than modelVersion: the shadow is the candidate, production the version "
+            "it is compared with",
+        )
+
+
 def _validate(model: type[_M], raw: Any, path: str, source: str, issues: list[ConfigIssue]) -> _M | None:
     """Validate ``raw`` as ``model``; append one issue per pydantic error and return None on failure."""
     if raw is None:
@@ -782,6 +948,7 @@ _TYPE_HINTS = {
     "float_type": "a number, unquoted",
     "bool_type": "true or false, unquoted",
     "string_type": "text; quote a value that YAML would read as a number or boolean",
+    "tuple_type": "a YAML list, e.g. [a, b]",
 }
 """What a strict type accepts, said for someone writing YAML (see ``_Model``)."""
 

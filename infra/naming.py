@@ -10,6 +10,9 @@ from __future__ import annotations
 VARIANT_NAME = "primary"
 """The production variant. It must never change between endpoint configurations."""
 
+SHADOW_VARIANT_NAME = "shadow"
+"""The shadow variant of a shadow phase; CloudWatch reports its metrics under this ``VariantName``."""
+
 QUALITY_NAMESPACE = "modelrail"
 """CloudWatch namespace of the metrics the controller publishes."""
 

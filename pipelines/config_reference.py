@@ -22,6 +22,8 @@ _SECTIONS = (
     ("modelrail:platform.alerts", "Alerts"),
     ("modelrail:services.<name>", "Service"),
     ("modelrail:services.<name>.deployment", "DeploymentPolicy"),
+    ("modelrail:services.<name>.deployment.shadow", "ShadowPhase"),
+    ("modelrail:services.<name>.deployment.analysis", "Analysis"),
     ("modelrail:services.<name>.guardrails", "Guardrails"),
     ("modelrail:services.<name>.autoscaling", "Autoscaling"),
 )
@@ -70,7 +72,10 @@ def render_markdown() -> str:
         f"linear rollout once per step) leave {FLEET_START_SECONDS} s for the new fleet to start within "
         f"the {PROVIDER_ENDPOINT_WAIT_SECONDS} s the "
         "provider waits for an endpoint update, and `maxExecutionSeconds` exceeds them; service names "
-        "are DNS-safe and unique; prod never rolls out `all_at_once`; "
+        "are DNS-safe and unique; prod never rolls out `all_at_once`; a `progression` ends with `full`, "
+        "starts with `shadow` if it has one, repeats no phase and has at most one traffic phase, the "
+        "strategy's (none: `all_at_once`); a shadow phase and `shadowVersion` need `runtime: sagemaker` "
+        "(KServe cannot mirror traffic), and `shadowVersion` differs from `modelVersion`; "
         "`instanceCount` lies within the autoscaling bounds; `platform.environment` matches the "
         "stack's name and `aws:region` equals `platform.region`. `modelrail:alertWebhookUrl` is an "
         "optional `https://` URL stored as a Pulumi secret.",
