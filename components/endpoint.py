@@ -19,10 +19,35 @@ Three provider facts shape this component:
 
 A new model version therefore updates the Endpoint in place (a new ``endpointConfigName``) and
 leaves the Endpoint, its alarms and its scaling untouched.
+
+A shadow phase (``shadowVersion`` in the stack entry, written by the controller) adds a shadow
+variant to the configuration: the candidate answers a mirrored share of production's requests, and
+no client sees its answers. It is an update like any other, with one deployment config for all of
+them, so adding the shadow (production unchanged) and removing it run the strategy's blue/green
+shifts too. Why, rather than an all-at-once update for a configuration whose production model did
+not change:
+
+* SageMaker deploys every new configuration to a new fleet (UpdateEndpoint, botocore's model); a
+  blue/green update needs the production variant's name unchanged, which a shadow variant leaves
+  so, and shadow variants are not among the features that exclude guardrails
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html). The
+  rollback alarms watch ``VariantName=primary`` only, so a failing shadow never rolls the update
+  back: judging it is the controller's bake, after the update returned.
+* The provider reads ``deployment_config`` back from ``LastDeploymentConfig`` and sends only
+  ``EndpointConfigName`` and ``DeploymentConfig`` (terraform-provider-aws ``endpoint.go``;
+  ``RetainDeploymentConfig`` is not an argument, hashicorp/terraform-provider-aws#49069): a
+  config of its own for shadow updates would be changed back on the next one, on every endpoint.
+* This component sees the stack entry, not what runs: removing the shadow to promote the
+  candidate and removing it to revert look alike, and a hand-written ``shadowVersion`` next to a
+  new ``modelVersion`` would ship that model all at once, past prod's gradual-rollout policy.
+
+The price is time: a shadow update waits through the strategy's bakes (the provider-wait rule in
+``infra.config.service_rules`` already bounds them, per update) before the shadow's own bake.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,10 +58,9 @@ from pydantic import Field
 from components import iam
 from components.base import ComponentArgs, OutputStr, child, render_json, sagemaker_role, validate_args
 from infra import naming
-from infra.config import MODEL_VERSION_PATTERN, SERVICE_NAME_PATTERN, DeploymentPolicy, Service, service_rules
+from infra.config import SERVICE_NAME_PATTERN, DeploymentPolicy, Service, service_rules
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
-SHADOW_VARIANT_NAME = "shadow"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 _sm = aws.sagemaker
@@ -45,18 +69,6 @@ CanarySize = _sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConf
 LinearStepSize = (
     _sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs
 )
-
-InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
-
-
-class Shadow(ComponentArgs):
-    """A shadow variant: receives a copy of live traffic, never answers clients."""
-
-    model_version: Annotated[str, Field(pattern=MODEL_VERSION_PATTERN)]
-    instance_type: InstanceType = "ml.m5.large"
-    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
-    sampling_percent: Annotated[int, Field(ge=1, le=100)] = 100
-    """Share of production requests copied to the shadow."""
 
 
 class ModelEndpointArgs(ComponentArgs):
@@ -72,7 +84,8 @@ class ModelEndpointArgs(ComponentArgs):
     account_id: OutputStr
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")]
     settings: Service
-    """The service's stack-config entry; it must pin ``modelVersion`` (the version served)."""
+    """The service's stack-config entry; it must pin ``modelVersion`` (the version served), and
+    its ``shadowVersion``, when set, is served as the shadow variant."""
     bucket_name: OutputStr
     """The artifact bucket: model artifacts in, captured data out."""
     bucket_arn: OutputStr
@@ -82,8 +95,6 @@ class ModelEndpointArgs(ComponentArgs):
     """The alias of that key (``alias/…``); the role's policy names the key by it (``iam.use_key``)."""
     repository_arn: OutputStr
     repository_url: OutputStr
-    shadow: Shadow | None = None
-    """An optional shadow variant (default: none)."""
     alerts_topic_arn: OutputStr | None = None
     """Where the alarms send ALARM and OK notifications (default: nowhere)."""
     tags: dict[str, str] = Field(default_factory=dict)
@@ -377,10 +388,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
 
         self.model = self._model(f"{name}-model", version, image, role_policy)
-        shadow_model = (
-            self._model(f"{name}-shadow-model", valid.shadow.model_version, image, role_policy)
-            if valid.shadow is not None
-            else None
+        shadow = settings.shadow_version
+        self.shadow_model = (
+            self._model(f"{name}-shadow-model", shadow, image, role_policy) if shadow is not None else None
         )
 
         # Auto-named and retained: every change makes a new configuration, and the previous one
@@ -398,17 +408,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 }
             ],
             shadow_production_variants=(
-                [
-                    {
-                        "variant_name": SHADOW_VARIANT_NAME,
-                        "model_name": shadow_model.name,
-                        "instance_type": valid.shadow.instance_type,
-                        "initial_instance_count": valid.shadow.instance_count,
-                        "initial_variant_weight": valid.shadow.sampling_percent / 100,
-                    }
-                ]
-                if valid.shadow is not None and shadow_model is not None
-                else None
+                [_shadow_variant(settings, self.shadow_model)] if self.shadow_model is not None else None
             ),
             data_capture_config={
                 "enable_capture": settings.data_capture_percent > 0,
@@ -542,6 +542,27 @@ class ModelEndpoint(pulumi.ComponentResource):
             ),
             opts=child(self, depends_on=[self.endpoint]),
         )
+
+
+def _shadow_variant(
+    settings: Service, model: aws.sagemaker.Model
+) -> _sm.EndpointConfigurationShadowProductionVariantArgs:
+    """The shadow variant: the production variant's instance type, and as many instances as give
+    each the load a production instance has, so their latencies compare like for like.
+
+    Its weight is the share mirrored, relative to the production variant's weight of 1: SageMaker
+    weighs variants against each other (``InitialVariantWeight``, botocore's model), and names
+    the shadow's share the traffic sampling percentage
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-create.html).
+    """
+    percent = settings.deployment.shadow.percent
+    return _sm.EndpointConfigurationShadowProductionVariantArgs(
+        variant_name=naming.SHADOW_VARIANT_NAME,
+        model_name=model.name,
+        instance_type=settings.instance_type,
+        initial_instance_count=max(1, math.ceil(settings.rollout_instance_count * percent / 100)),
+        initial_variant_weight=percent / 100,
+    )
 
 
 def _traffic_routing(rollout: DeploymentPolicy) -> TrafficRouting:

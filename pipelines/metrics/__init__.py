@@ -8,12 +8,13 @@ the router's text exposition, which the first two read.
 """
 
 from pipelines.metrics.source import MetricsSource
-from pipelines.metrics.stats import CanaryWindow, LatencyHistogram, VariantStats
+from pipelines.metrics.stats import Agreement, CanaryWindow, LatencyHistogram, VariantStats
 from pipelines.serving.series import LATENCY_BUCKETS_MS, PREDICTION_BINS
 
 __all__ = [
     "LATENCY_BUCKETS_MS",
     "PREDICTION_BINS",
+    "Agreement",
     "CanaryWindow",
     "LatencyHistogram",
     "MetricsSource",

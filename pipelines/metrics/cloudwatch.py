@@ -21,6 +21,16 @@ histogram either (that needs data capture), so the drift check does not run here
 accuracy is the ``modelrail`` namespace's ``LiveAccuracy`` metric, published as statistic
 sets (SampleCount = labels, Sum = correct ones) so its Average is the accuracy the alarm watches.
 Setting the alarms that roll a deployment back is ``pipelines.runtimes.alarms.CloudWatchAlarms``.
+
+A shadow phase is the one case CloudWatch compares side by side: the shadow variant reports
+under its own ``VariantName`` (``shadow``, next to production's ``primary``), as SageMaker's
+shadow-test dashboard compares them
+(https://docs.aws.amazon.com/sagemaker/latest/dg/shadow-tests-view-monitor-edit-dashboard.html),
+so a shadow window is production against the shadow over the same ``[start, end)``. The shadow
+sees the mirrored share of production's requests, so rates and percentiles compare, counts do
+not. Agreement (the two answers to one request) needs both predictions of each mirrored request:
+CloudWatch has counts, not answers, so a window here has none (``agreement`` is None); pairing
+them takes the data capture of both variants.
 """
 
 from __future__ import annotations
@@ -30,7 +40,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from infra.naming import LIVE_ACCURACY_METRIC, QUALITY_NAMESPACE, VARIANT_NAME, endpoint_name
+from infra.naming import (
+    LIVE_ACCURACY_METRIC,
+    QUALITY_NAMESPACE,
+    SHADOW_VARIANT_NAME,
+    VARIANT_NAME,
+    endpoint_name,
+)
 from pipelines.metrics.stats import CanaryWindow, VariantStats
 
 if TYPE_CHECKING:
@@ -54,9 +70,18 @@ class CloudWatchMetricsSource:
         self.baseline_seconds = baseline_seconds
         """How much of the old configuration's traffic, before the rollout, the baseline takes."""
 
-    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
+    def window(
+        self, service: str, start: float, end: float, *, rollout_start: float, shadow: bool = False
+    ) -> CanaryWindow:
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
+        if shadow:  # side by side: production and the shadow on the same requests
+            return CanaryWindow(
+                start=start,
+                end=end,
+                baseline=self.variant(service, start, end),
+                canary=self.variant(service, start, end, variant_name=SHADOW_VARIANT_NAME),
+            )
         return CanaryWindow(
             start=start,
             end=end,
@@ -64,11 +89,13 @@ class CloudWatchMetricsSource:
             canary=self.variant(service, start, end),
         )
 
-    def variant(self, service: str, start: float, end: float) -> VariantStats:
-        """The production variant's stats over ``[start, end)``."""
+    def variant(
+        self, service: str, start: float, end: float, *, variant_name: str = VARIANT_NAME
+    ) -> VariantStats:
+        """One variant's stats over ``[start, end)``: production's unless ``variant_name`` names another."""
         dimensions = [
             {"Name": "EndpointName", "Value": endpoint_name(self.environment, service)},
-            {"Name": "VariantName", "Value": VARIANT_NAME},
+            {"Name": "VariantName", "Value": variant_name},
         ]
         invocations = self._sum(SAGEMAKER_NAMESPACE, "Invocations", dimensions, start, end)
         errors_4xx = self._sum(SAGEMAKER_NAMESPACE, "Invocation4XXErrors", dimensions, start, end)

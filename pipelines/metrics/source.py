@@ -20,12 +20,18 @@ class MetricsSource(Protocol):
     ``CloudWatchMetricsSource`` (``AWS/SageMaker`` per-variant metrics).
     """
 
-    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
+    def window(
+        self, service: str, start: float, end: float, *, rollout_start: float, shadow: bool = False
+    ) -> CanaryWindow:
         """Baseline and canary stats of ``service`` over ``[start, end)`` (epoch seconds).
 
         ``rollout_start`` is when the rollout began. A source that sees the two fleets side by
         side (the sandbox) ignores it; one that compares in time (CloudWatch, one series per
         variant) ends its baseline there, so every interval of a rollout is judged against the
         same stretch of the old configuration alone, never against canary traffic.
+
+        ``shadow``: the window of a shadow phase, production against the shadow variant on the
+        same requests (``CanaryWindow.agreement`` where the source pairs their answers). A source
+        without shadows raises ``ValueError``.
         """
         ...

@@ -281,16 +281,46 @@ def _rounded(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class Agreement:
+    """Mirrored requests that both production and the shadow answered, and how many they agreed on.
+
+    Agreeing means the same label for a classifier, and a prediction within the service's live
+    tolerance of production's for a regression. Counts, so that windows add up.
+    """
+
+    paired: int = 0
+    agreed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.agreed <= self.paired:
+            raise ValueError(f"agreed ({self.agreed}) must be between 0 and paired ({self.paired})")
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.paired if self.paired else None
+
+    def merged(self, other: Agreement) -> Agreement:
+        return Agreement(self.paired + other.paired, self.agreed + other.agreed)
+
+    def to_record(self) -> dict[str, int]:
+        return {"paired": self.paired, "agreed": self.agreed}
+
+
+@dataclass(frozen=True)
 class CanaryWindow:
     """Baseline (the old, stable version) and canary (the new version) over ``[start, end)``.
 
-    ``canary`` is ``None`` when only one version serves, e.g. outside a deployment.
+    ``canary`` is ``None`` when only one version serves, e.g. outside a deployment. In a shadow
+    phase ``baseline`` is production, ``canary`` the shadow on the mirrored requests, and
+    ``agreement`` how their answers to the same requests compare (``None`` where the source cannot
+    pair them, e.g. CloudWatch).
     """
 
     start: float
     end: float
     baseline: VariantStats
     canary: VariantStats | None
+    agreement: Agreement | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -302,6 +332,9 @@ class CanaryWindow:
             "end": self.end,
             "baseline": self.baseline.to_json(),
             "canary": None if self.canary is None else self.canary.to_json(),
+            "agreement": None
+            if self.agreement is None
+            else {**self.agreement.to_record(), "rate": _rounded(self.agreement.rate)},
         }
 
     def to_record(self) -> dict[str, object]:
@@ -311,14 +344,18 @@ class CanaryWindow:
             "end": self.end,
             "baseline": self.baseline.to_record(),
             "canary": None if self.canary is None else self.canary.to_record(),
+            "agreement": None if self.agreement is None else self.agreement.to_record(),
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> CanaryWindow:
-        canary = record.get("canary")
+        canary, agreement = record.get("canary"), record.get("agreement")
         return cls(
             start=float(record["start"]),
             end=float(record["end"]),
             baseline=VariantStats.from_record(record["baseline"]),
             canary=None if canary is None else VariantStats.from_record(canary),
+            agreement=None
+            if agreement is None
+            else Agreement(int(agreement["paired"]), int(agreement["agreed"])),
         )

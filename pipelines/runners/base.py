@@ -88,6 +88,10 @@ class EndpointInspector(Protocol):
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         """The configuration the endpoint must run once ``version`` is rolled out."""
 
+    def shadow(self, service: str, config_name: str) -> str | None:
+        """The version the configuration's shadow variant serves, or None without one (a runtime
+        without shadows always says None)."""
+
     def serves(self, service: str, config_name: str, version: str) -> bool:
         """Whether the endpoint configuration ``config_name`` serves ``version``, read from the
         configuration itself: after a failed or timed-out update the stack outputs may still name

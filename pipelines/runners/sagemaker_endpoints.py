@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from infra.naming import VARIANT_NAME, endpoint_name
 from pipelines.errors import RefusedError
 from pipelines.runners.base import EndpointState
+
+Variant = dict[str, Any]
+"""One ``ProductionVariant`` of a DescribeEndpointConfig answer."""
 
 
 class SageMakerEndpoints:
@@ -46,29 +50,45 @@ class SageMakerEndpoints:
         """The production variant's Model carries the version it serves in its container environment
         (``MODELRAIL_MODEL_VERSION``, set by ``components/endpoint.py``): DescribeEndpointConfig, then
         DescribeModel. A configuration or model that is gone serves nothing."""
+        return self._version(config_name, _production) == version
+
+    def shadow(self, service: str, config_name: str) -> str | None:
+        """The version of the configuration's shadow variant, read like ``serves`` reads production's:
+        SageMaker allows one (``ShadowProductionVariants``, with one production variant), and its
+        Model carries the version. None without a shadow, or when the configuration is gone."""
+        return self._version(config_name, _shadow)
+
+    def _version(
+        self, config_name: str, variant_of: Callable[[dict[str, Any]], Variant | None]
+    ) -> str | None:
+        """``MODELRAIL_MODEL_VERSION`` of the Model behind one variant of ``config_name``, or None."""
         from botocore.exceptions import ClientError
 
         from pipelines.serving.launch import MODEL_VERSION_ENV
 
         try:
-            config = self.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-            model_name = next(
-                (
-                    variant["ModelName"]
-                    for variant in config.get("ProductionVariants", [])
-                    if variant.get("VariantName") == VARIANT_NAME
-                ),
-                None,
-            )
-            if model_name is None:
-                return False
-            model = self.sagemaker.describe_model(ModelName=model_name)
+            variant = variant_of(self.sagemaker.describe_endpoint_config(EndpointConfigName=config_name))
+            if variant is None or not variant.get("ModelName"):
+                return None
+            model = self.sagemaker.describe_model(ModelName=variant["ModelName"])
         except ClientError as error:
             if _not_found(error):
-                return False
+                return None
             raise
-        environment = model.get("PrimaryContainer", {}).get("Environment", {})
-        return bool(environment.get(MODEL_VERSION_ENV) == version)
+        version = model.get("PrimaryContainer", {}).get("Environment", {}).get(MODEL_VERSION_ENV)
+        return None if version is None else str(version)
+
+
+def _production(config: dict[str, Any]) -> Variant | None:
+    """The production variant of a DescribeEndpointConfig answer, by its fixed name."""
+    return next(
+        (v for v in config.get("ProductionVariants", []) if v.get("VariantName") == VARIANT_NAME), None
+    )
+
+
+def _shadow(config: dict[str, Any]) -> Variant | None:
+    """The shadow variant of a DescribeEndpointConfig answer: the only one there may be."""
+    return next(iter(config.get("ShadowProductionVariants", [])), None)
 
 
 def _message(error: Any) -> str:

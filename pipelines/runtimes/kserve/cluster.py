@@ -42,6 +42,11 @@ class KServeEndpoints:
         """``config_name`` is derived from the annotation of the spec the revision was made from."""
         return bool(config_name) and config_name == version_config_name(service, version)
 
+    def shadow(self, service: str, config_name: str) -> str | None:
+        """Always None: an InferenceService mirrors no traffic, and the stack config refuses a shadow
+        phase on a kserve service (``infra.config.KSERVE_NO_SHADOW``)."""
+        return None
+
     def step_failure(self, service: str, percent: int | None) -> str:
         """Why the InferenceService does not show a rollout step done ('' when it does): after a
         canary step (``percent``, its ``canaryTrafficPercent``) the latest revision is ready with

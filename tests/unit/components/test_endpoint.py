@@ -13,7 +13,7 @@ from components.endpoint import ModelEndpoint, ModelEndpointArgs
 from infra import naming
 from infra.config import PLATFORM_KEY, SERVICES_KEY, Service, StackConfigError, parse_config_map
 from pipelines.plan.mocks import PlanMonitor, Registration
-from tests.unit.components.conftest import VERSION, Children, endpoint_values, service_settings
+from tests.unit.components.conftest import OTHER_VERSION, VERSION, Children, endpoint_values, service_settings
 
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -202,18 +202,92 @@ def test_autoscaling_tracks_invocations_per_instance_on_the_primary_variant(
     return done.apply(check)
 
 
+SHADOWED = {
+    "modelVersion": VERSION,
+    "shadowVersion": OTHER_VERSION,
+    "instanceCount": 5,
+    "deployment": {
+        "strategy": "canary",
+        "canaryPercent": 25,
+        "bakeSeconds": 900,
+        "progression": ["shadow", "canary", "full"],
+        "shadow": {"percent": 30},
+    },
+}
+"""A shadow phase as the controller pins it: production stays, the candidate is the shadow."""
+
+
+@pytest.mark.parametrize("shadowed", [True, False], ids=["shadow-version", "none"])
 @pulumi.runtime.test  # pulumi ships it unannotated
-def test_a_shadow_variant_serves_its_own_model(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
-    _, done = _build(endpoint_values(shadow={"model_version": "a" * 64, "sampling_percent": 50}))
+def test_the_shadow_version_is_a_shadow_variant_with_its_own_model(
+    pulumi_mocks: PlanMonitor, shadowed: bool
+) -> pulumi.Output[Any]:
+    settings = SHADOWED if shadowed else {**SHADOWED, "shadowVersion": None}
+    _, done = _build(endpoint_values(settings))
 
     def check(_: Any) -> None:
         (config,) = _by_type(pulumi_mocks, CONFIG)
+        models = {model.urn.rsplit("::", 1)[1]: model.inputs for model in _by_type(pulumi_mocks, MODEL)}
+        (production,) = config.inputs["productionVariants"]
+        assert production["variantName"] == "primary"  # a blue/green update keeps the variant's name
+        assert production["initialInstanceCount"] == 5
+        served = models["fraud-score-model"]["primaryContainer"]["environment"]
+        assert served["MODELRAIL_MODEL_VERSION"] == VERSION
+        assert config.inputs["dataCaptureConfig"]["initialSamplingPercentage"] == 20
+        if not shadowed:
+            assert "shadowProductionVariants" not in config.inputs
+            assert set(models) == {"fraud-score-model"}
+            return
         (shadow,) = config.inputs["shadowProductionVariants"]
         assert shadow["variantName"] == "shadow"
-        assert shadow["initialVariantWeight"] == 0.5
-        assert len(_by_type(pulumi_mocks, MODEL)) == 2
+        assert shadow["initialVariantWeight"] == 0.3  # 30% mirrored, against production's weight of 1
+        assert shadow["instanceType"] == production["instanceType"]
+        assert shadow["initialInstanceCount"] == 2  # 5 instances' load × 30%: a production instance's each
+        assert set(models) == {"fraud-score-model", "fraud-score-shadow-model"}
+        mirrored = models["fraud-score-shadow-model"]
+        assert mirrored["primaryContainer"]["environment"]["MODELRAIL_MODEL_VERSION"] == OTHER_VERSION
+        assert mirrored["primaryContainer"]["modelDataUrl"].endswith(
+            f"/fraud-score/{OTHER_VERSION}/model.tar.gz"
+        )
+        assert shadow["modelName"].startswith("fraud-score-shadow-model-")  # auto-named, as the mocks name it
+        assert production["modelName"].startswith("fraud-score-model-")
+        assert next(
+            m for m in _by_type(pulumi_mocks, MODEL) if m.urn.endswith("shadow-model")
+        ).retain_on_delete
 
     return done.apply(check)
+
+
+@pulumi.runtime.test  # pulumi ships it unannotated
+def test_a_shadow_update_shifts_traffic_as_every_update_does(pulumi_mocks: PlanMonitor) -> pulumi.Output[Any]:
+    """One deployment config for every update: adding the shadow changes the configuration only."""
+    _, done = _build(endpoint_values(SHADOWED))
+
+    def check(_: Any) -> None:
+        (endpoint,) = _by_type(pulumi_mocks, ENDPOINT)
+        policy = endpoint.inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
+        assert policy["trafficRoutingConfiguration"] == {
+            "type": "CANARY",
+            "canarySize": {"type": "CAPACITY_PERCENT", "value": 25},
+            "waitIntervalInSeconds": 900,
+        }
+        alarms = endpoint.inputs["deploymentConfig"]["autoRollbackConfiguration"]["alarms"]
+        assert [a["alarmName"] for a in alarms] == [
+            f"modelrail-prod-fraud-score-{k}" for k in naming.GUARDRAILS
+        ]
+        (latency,) = [a for a in _by_type(pulumi_mocks, ALARM) if a.inputs["name"].endswith("-p99-latency")]
+        assert latency.inputs["dimensions"]["VariantName"] == "primary"  # a shadow never rolls it back
+
+    return done.apply(check)
+
+
+def test_a_shadow_version_outside_a_shadow_phase_is_refused() -> None:
+    with pytest.raises(ComponentArgsError) as raised:
+        validate_args(
+            "ModelEndpoint 'x'", ModelEndpointArgs, endpoint_values({"shadowVersion": OTHER_VERSION})
+        )
+    (problem,) = raised.value.problems
+    assert problem.startswith(f'settings.shadowVersion = "{OTHER_VERSION}": only during a shadow phase')
 
 
 @pulumi.runtime.test  # pulumi ships it unannotated

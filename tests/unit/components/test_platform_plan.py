@@ -242,3 +242,48 @@ def test_the_models_environment_uses_the_names_the_serving_code_reads(prod: dict
     for state in _states(prod, "aws:sagemaker/model:Model"):
         environment = state["inputs"]["primaryContainer"]["environment"]
         assert {MODEL_VERSION_ENV, THREADS_ENV} <= set(environment), environment
+
+
+def _local_edited(tmp: Path, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """The local stack's plan after ``edit`` changed adult-income's entry (its progression has a shadow)."""
+    shutil.copytree(REPO / "stacks", tmp / "stacks")
+    path = tmp / "stacks" / "Pulumi.local.yaml"
+    yaml = YAML(typ="rt")
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    edit(document["config"]["modelrail:services"]["adult-income"])
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(document, out)
+    return build_plan("local", project_dir=tmp, program=REPO / "infra" / "__main__.py")
+
+
+def test_a_stack_entry_with_a_shadow_version_plans_a_shadow_variant_and_one_without_none(
+    tmp_path: Path,
+) -> None:
+    """The controller's shadow phase is a stack edit: ``shadowVersion`` next to production's pin."""
+    unshadowed = _local_edited(tmp_path / "without", lambda entry: None)
+    shadowed = _local_edited(tmp_path / "with", lambda entry: entry.update(shadowVersion=NEW_VERSION))
+
+    def adult_income(plan: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+        return [state for state in _states(plan, type_) if "::adult-income-" in state["urn"]]
+
+    (before,) = adult_income(unshadowed, CONFIG)
+    assert "shadowProductionVariants" not in before["inputs"]
+    (after,) = adult_income(shadowed, CONFIG)
+    (shadow,) = after["inputs"]["shadowProductionVariants"]
+    assert (shadow["variantName"], shadow["initialVariantWeight"]) == ("shadow", 0.5)  # local mirrors 50%
+    assert after["inputs"]["productionVariants"] == before["inputs"]["productionVariants"]
+    versions = {
+        state["urn"].rsplit("::", 1)[1]: state["inputs"]["primaryContainer"]["environment"][
+            "MODELRAIL_MODEL_VERSION"
+        ]
+        for state in adult_income(shadowed, MODEL)
+    }
+    production = versions["adult-income-model"]
+    assert versions == {"adult-income-model": production, "adult-income-shadow-model": NEW_VERSION}
+
+    diff = diff_plans(unshadowed, shadowed)
+    assert [urn.rsplit("::", 1)[1] for urn, _ in diff.added] == [
+        "adult-income-shadow-model"
+    ] and not diff.removed
+    endpoint = {change.urn.rsplit("::", 1)[1]: change for change in diff.changed}["adult-income-endpoint"]
+    assert not endpoint.replaces and [prop.path for prop in endpoint.properties] == ["endpointConfigName"]

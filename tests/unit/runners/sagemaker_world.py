@@ -68,19 +68,24 @@ def expect_describe(stubber: Stubber, config: str, status: str = "InService", **
     stubber.add_response("describe_endpoint", describe(config, status, **fields), {"EndpointName": ENDPOINT})
 
 
-def expect_config_lookup(stubber: Stubber, config: str) -> None:
-    """DescribeEndpointConfig and DescribeModel of ``config``: which version its Model serves."""
-    model, version = MODELS[config]
+def _expect_config(stubber: Stubber, config: str) -> None:
+    """DescribeEndpointConfig of ``config``: its production variant, and no shadow variant."""
     stubber.add_response(
         "describe_endpoint_config",
         {
             "EndpointConfigName": config,
             "EndpointConfigArn": f"arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/{config}",
-            "ProductionVariants": [{"VariantName": "primary", "ModelName": model}],
+            "ProductionVariants": [{"VariantName": "primary", "ModelName": MODELS[config][0]}],
             "CreationTime": "2026-01-01T00:00:00Z",
         },
         {"EndpointConfigName": config},
     )
+
+
+def expect_config_lookup(stubber: Stubber, config: str) -> None:
+    """DescribeEndpointConfig and DescribeModel of ``config``: which version its Model serves."""
+    model, version = MODELS[config]
+    _expect_config(stubber, config)
     stubber.add_response(
         "describe_model",
         {
@@ -94,6 +99,13 @@ def expect_config_lookup(stubber: Stubber, config: str) -> None:
         },
         {"ModelName": model},
     )
+
+
+def expect_restored(stubber: Stubber, config: str) -> None:
+    """What shows ``config`` needs no update to restore: its Model serves the previous version, and it
+    has no shadow variant left (DescribeEndpointConfig again, then nothing: there is no shadow Model)."""
+    expect_config_lookup(stubber, config)
+    _expect_config(stubber, config)
 
 
 class _NoCanary:

@@ -25,8 +25,8 @@ from tests.unit.runners.sagemaker_world import (
     CONFIG_OLD,
     SERVICE,
     controller,
-    expect_config_lookup,
     expect_describe,
+    expect_restored,
     sagemaker_client,
 )
 
@@ -86,7 +86,7 @@ def test_a_promotion_that_does_not_hold_takes_its_floor_back_with_the_pin(
     stubber = Stubber(sagemaker)
     expect_describe(stubber, CONFIG_OLD, desired=2, current=2)
     expect_describe(stubber, CONFIG_OLD, reason="Alarm modelrail-dev-adult-income-5xx-rate in ALARM")
-    expect_config_lookup(stubber, CONFIG_OLD)
+    expect_restored(stubber, CONFIG_OLD)
     promoting = controller(project, tmp_path / "state", sagemaker)
     pinned: list[dict[str, Any]] = []
     promoting.progress = lambda event, fields: pinned.append(fields) if event == "pinned" else None

@@ -27,6 +27,7 @@ from tests.unit.runners.sagemaker_world import (
     controller,
     expect_config_lookup,
     expect_describe,
+    expect_restored,
     pulumi_calls,
     sagemaker_client,
 )
@@ -40,7 +41,7 @@ def test_an_update_sagemaker_rolled_back_is_failed_and_the_stack_file_reverted(
     expect_describe(stubber, CONFIG_OLD)  # the instance count, before the pin
     expect_describe(stubber, CONFIG_NEW, "RollingBack")
     expect_describe(stubber, CONFIG_OLD, reason="Alarm modelrail-dev-adult-income-5xx-rate in ALARM")
-    expect_config_lookup(stubber, CONFIG_OLD)  # it serves V1: nothing to deploy again
+    expect_restored(stubber, CONFIG_OLD)  # it serves V1, mirrors nothing: nothing to deploy again
     before = (project / "stacks" / "Pulumi.dev.yaml").read_text()
     with stubber, pytest.raises(RolledBackError, match=f"InService on {CONFIG_OLD}") as caught:
         controller(project, tmp_path / "state", sagemaker).promote(SERVICE, V2, "carol@example.com")
@@ -112,7 +113,7 @@ def test_a_timed_out_update_whose_outputs_still_name_the_old_configuration_is_ju
     expect_describe(stubber, CONFIG_NEW, "RollingBack")
     expect_describe(stubber, CONFIG_OLD, reason="Alarm modelrail-dev-adult-income-p99-latency in ALARM")
     expect_config_lookup(stubber, CONFIG_OLD)  # V1's, not V2's: the rollout did not hold
-    expect_config_lookup(stubber, CONFIG_OLD)  # restoring: it serves V1 already
+    expect_restored(stubber, CONFIG_OLD)  # restoring: it serves V1 already
     with stubber, pytest.raises(RolledBackError, match=f"which does not serve {V2[:12]}") as caught:
         controller(project, tmp_path / "state", sagemaker).promote(SERVICE, V2, "carol@example.com")
     stubber.assert_no_pending_responses()
@@ -149,7 +150,7 @@ def test_resume_after_a_crash_mid_update_does_not_trust_outputs_that_may_be_stal
     expect_describe(stubber, CONFIG_OLD)  # not transitional: nothing to watch
     expect_describe(stubber, CONFIG_OLD)  # settled
     expect_config_lookup(stubber, CONFIG_OLD)  # V1's configuration
-    expect_config_lookup(stubber, CONFIG_OLD)  # restoring: V1 serves already
+    expect_restored(stubber, CONFIG_OLD)  # restoring: V1 serves already
     expect_describe(stubber, CONFIG_OLD)  # every pinned version serves: nothing to reconcile
     with stubber:
         (outcome,) = controller(project, state, sagemaker).resume("carol@example.com")
