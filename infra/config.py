@@ -191,7 +191,7 @@ class ShadowPhase(_Model):
     bake_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
     """How long the shadow is judged against production before the progression goes on."""
     min_agreement: Annotated[float, Field(ge=0, le=1)] = 0.8
-    """Smallest share of mirrored requests on which the shadow must agree with production (the
+    """Smallest share of mirrored predictions on which the shadow must agree with production (the
     same label; for a regression, within the service's live tolerance)."""
 
 

@@ -18,8 +18,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Show whether the sandbox runs, each endpoint's status, version, phase and weights, and each
-    InferenceService's revisions, traffic split and readiness.
+    """Show whether the sandbox runs, each endpoint's status, version, phase, weights and shadow, and
+    each InferenceService's revisions, traffic split and readiness.
 
     A state file left by a killed sandbox is cleaned up (its model servers stopped). Exit 0.
     """
@@ -83,16 +83,18 @@ def _print_status(report: dict[str, Any]) -> None:
         console.print(f"no sandbox running (state in {report['state_dir']})", markup=False)
         return
     console.print(f"sandbox pid {report['pid']} at {report['url']}", markup=False)
-    table = Table("service", "status", "phase", "serving", "weights", "restarts", "reason")
+    table = Table("service", "status", "phase", "serving", "weights", "shadow", "restarts", "reason")
     for service, endpoint in sorted(report["endpoints"].items()):
         weights = ", ".join(f"{v[:8]} {w:.0%}" for v, w in endpoint["weights"].items())
         restarts = sum(fleet["restarts"] for fleet in endpoint["fleets"])
+        shadow = endpoint.get("shadow_version")
         table.add_row(
             service,
             endpoint["status"],
             endpoint["phase"],
             (endpoint["serving_version"] or "-")[:12],
             weights or "-",
+            "-" if shadow is None else f"{shadow[:8]} {endpoint['shadow_percent']}% mirrored",
             str(restarts),
             endpoint["failure_reason"] or "",
         )

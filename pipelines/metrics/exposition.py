@@ -24,6 +24,9 @@ from pipelines.serving.series import (
     LATENCY,
     LATENCY_BUCKETS_MS,
     PREDICTIONS,
+    SHADOW_COMPARISONS,
+    SHADOW_HELP,
+    SHADOW_MIRRORS_DROPPED,
     escape,
     format_value,
 )
@@ -39,6 +42,8 @@ __all__ = [
     "LATENCY",
     "PREDICTIONS",
     "RESTARTS",
+    "SHADOW_COMPARISONS",
+    "SHADOW_MIRRORS_DROPPED",
     "VARIANT_INFO",
     "WEIGHT",
     "Sample",
@@ -54,12 +59,13 @@ LABELS_CORRECT = "modelrail_labels_correct_total"
 RESTARTS = "modelrail_model_server_restarts_total"
 WEIGHT = "modelrail_variant_weight_ratio"
 VARIANT_INFO = "modelrail_variant_info"
-"""1 per live version, labelled ``role`` = ``baseline`` or ``canary``."""
+"""1 per live version, labelled ``role`` = ``baseline``, ``canary`` or ``shadow``."""
 ALARM = "modelrail_alarm_state"
 """1 while a guardrail alarm is in ALARM, labelled ``guardrail``."""
 
 HELP = {
     **SERVED_HELP,
+    **SHADOW_HELP,
     LABELS: ("counter", "Delayed labels joined to a prediction of this version."),
     LABELS_CORRECT: ("counter", "Joined labels that matched the predicted label."),
     RESTARTS: ("counter", "Model server restart attempts after a failed /ping or an exit."),

@@ -105,9 +105,17 @@ class PrometheusMetricsSource:
         (model servers scraped directly); None: the roles come from variant_info only."""
 
     def window(
-        self, service: str, start: float, end: float, *, rollout_start: float | None = None
+        self,
+        service: str,
+        start: float,
+        end: float,
+        *,
+        rollout_start: float | None = None,
+        shadow: bool = False,
     ) -> CanaryWindow:
         """Both versions side by side over ``[start, end)``: the rollout's start does not matter here."""
+        if shadow:
+            raise ValueError("KServe has no shadow variant: a shadow phase is refused on a KServe service")
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
         time.sleep(max(0.0, end + self.settle_seconds - time.time()))

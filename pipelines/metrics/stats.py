@@ -282,7 +282,8 @@ def _rounded(value: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class Agreement:
-    """Mirrored requests that both production and the shadow answered, and how many they agreed on.
+    """Predictions of mirrored requests that both production and the shadow answered, and how many
+    of them agreed (one per request when a request carries one row, as a replay does).
 
     Agreeing means the same label for a classifier, and a prediction within the service's live
     tolerance of production's for a regression. Counts, so that windows add up.

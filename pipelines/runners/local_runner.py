@@ -2,10 +2,11 @@
 
 ``up`` renders the stack file's plan (the same program ``pulumi up`` would run), remembers it
 as applied, and hands each service's desired version to the sandbox: a ``runtime: sagemaker``
-service is rolled out with SageMaker's blue/green semantics, a ``runtime: kserve`` one gets its
-predictor spec (version and ``canaryTrafficPercent``) applied to its InferenceService. Either way
-it blocks until the sandbox has finished, as ``pulumi up`` does on a real endpoint. ``preview``
-diffs the desired plan against the last applied one.
+service is rolled out with SageMaker's blue/green semantics, with its ``shadowVersion`` (if any)
+as the endpoint's shadow variant, a ``runtime: kserve`` one gets its predictor spec (version and
+``canaryTrafficPercent``) applied to its InferenceService. Either way it blocks until the sandbox
+has finished, as ``pulumi up`` does on a real endpoint. ``preview`` diffs the desired plan
+against the last applied one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pipelines.runners.base import EndpointState, Preview, ResourceChange
 
 if TYPE_CHECKING:
     from pipelines.sandbox.client import SandboxClient
+    from pipelines.sandbox.description import EndpointDescription
+    from pipelines.sandbox.shadow import ShadowSpec
 
 ModelDirFor = Callable[[str, str], Path]
 """Resolve (service, version) to an unpacked, verified model directory."""
@@ -79,10 +82,12 @@ class LocalStackRunner:
             if service.runtime == "kserve":
                 self._apply_revision(config, name, service, service.model_version)
                 continue
-            if self._serving_version(name) == service.model_version:
+            if _runs(self._described(name), service):
                 continue
             model_dir = self.model_dir_for(name, service.model_version)
-            self.sandbox.deploy(name, service.model_version, model_dir, service.deployment)
+            self.sandbox.deploy(
+                name, service.model_version, model_dir, service.deployment, self._shadow(name, service)
+            )
             self.sandbox.wait(name, timeout=float(service.deployment.max_execution_seconds))
         self.applied_path.write_text(dumps({**desired, "message": message}), encoding="utf-8")
         return self.outputs()
@@ -112,13 +117,21 @@ class LocalStackRunner:
         version = str(document["metadata"]["annotations"][MODEL_VERSION_ANNOTATION])
         return version, document["spec"]["predictor"].get("canaryTrafficPercent")
 
-    def _serving_version(self, service: str) -> str | None:
+    def _described(self, service: str) -> EndpointDescription | None:
         from pipelines.sandbox import EndpointNotFoundError
 
         try:
-            return self.sandbox.describe_endpoint(service).serving_version
+            return self.sandbox.describe_endpoint(service)
         except EndpointNotFoundError:
             return None  # never deployed: the first rollout creates the endpoint
+
+    def _shadow(self, name: str, service: Service) -> ShadowSpec | None:
+        """The shadow variant the stack asks for, its package unpacked."""
+        from pipelines.sandbox.shadow import ShadowSpec
+
+        if service.shadow_version is None:
+            return None
+        return ShadowSpec(service.shadow_version, self.model_dir_for(name, service.shadow_version))
 
     def refresh(self) -> None:
         """The sandbox is the state: a dead daemon is started again (empty, as its endpoints died
@@ -149,6 +162,21 @@ class LocalStackRunner:
                 "endpointUrl": self.sandbox.endpoint_url(name),
             }
         return {"services": services}
+
+
+def _runs(described: EndpointDescription | None, service: Service) -> bool:
+    """Whether the endpoint runs what the stack asks for: its version, and its shadow at its share.
+
+    A shadow that failed to start is absent, so the next update starts it again.
+    """
+    if described is None or described.serving_version != service.model_version:
+        return False
+    if service.shadow_version is None:
+        return described.shadow_version is None
+    return (described.shadow_version, described.shadow_percent) == (
+        service.shadow_version,
+        service.deployment.shadow.percent,
+    )
 
 
 def _inference_service_outputs(document: dict[str, Any]) -> dict[str, Any]:
@@ -183,6 +211,18 @@ class SandboxEndpoints:
 
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         return version_config_name(service, version)
+
+    def shadow(self, service: str, config_name: str) -> str | None:
+        """The endpoint's shadow variant, if ``config_name`` is the configuration it runs: a sandbox
+        configuration is named after its production version only, so one it no longer runs has no
+        shadow to read."""
+        from pipelines.sandbox import EndpointNotFoundError
+
+        try:
+            described = self.sandbox.describe_endpoint(service)
+        except EndpointNotFoundError:
+            return None
+        return described.shadow_version if described.config_name == config_name else None
 
     def serves(self, service: str, config_name: str, version: str) -> bool:
         """A sandbox configuration is named after the version it serves."""

@@ -2,8 +2,9 @@
 processes on loopback.
 
 A detached daemon runs a weighted router per service that follows the service's blue/green
-policy (SageMaker) or its revisions' traffic split (KServe), restarts crashed model servers, and
-counts everything per version on ``/metrics``.
+policy (SageMaker) or its revisions' traffic split (KServe), mirrors a share of an endpoint's
+production requests to its shadow variant, restarts crashed model servers, and counts
+everything per version on ``/metrics``.
 ``SandboxClient`` drives it from any process; ``sandbox_session`` starts one that is always
 stopped again.
 """
@@ -18,6 +19,7 @@ from pipelines.sandbox.client import (
     stop_sandbox,
 )
 from pipelines.sandbox.description import DeploymentPhase, EndpointDescription, EndpointStatus
+from pipelines.sandbox.shadow import ShadowSpec
 
 __all__ = [
     "DeploymentPhase",
@@ -27,6 +29,7 @@ __all__ = [
     "SandboxClient",
     "SandboxNotRunningError",
     "SandboxTimeoutError",
+    "ShadowSpec",
     "StopReport",
     "sandbox_session",
     "stop_sandbox",

@@ -33,6 +33,7 @@ from pipelines.errors import BadInputError, ModelrailError, RefusedError
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND, READY_TIMEOUT_SECONDS
 from pipelines.sandbox.revisions import settled
+from pipelines.sandbox.shadow import ShadowSpec
 from pipelines.sandbox.state import DaemonState, ProcessRecord, clear_state, read_state, sandbox_dir
 
 START_TIMEOUT_SECONDS = 30.0
@@ -243,13 +244,27 @@ class SandboxClient:
 
     # ---- the controller's interface ----
 
-    def deploy(self, service: str, version: str, model_dir: Path, policy: DeploymentPolicy) -> None:
-        """Start a blue/green deployment of ``version`` (or the endpoint's first one) and return at once.
+    def deploy(
+        self,
+        service: str,
+        version: str,
+        model_dir: Path,
+        policy: DeploymentPolicy,
+        shadow: ShadowSpec | None = None,
+    ) -> None:
+        """Update the endpoint to ``version`` with ``shadow`` or none, and return at once (``wait``
+        for it to finish).
 
-        Deploying the version that already serves is a no-op. ``RefusedError`` while another
-        deployment of the service is in flight.
+        A new production version is a blue/green deployment (or the endpoint's first one), which
+        stops any shadow first. With the version that already serves, only the shadow changes,
+        mirrored at ``policy.shadow.percent``; the same version and shadow again is a no-op.
+        ``RefusedError`` while another deployment of the service is in flight, or for a new
+        production version together with a shadow (the controller changes one at a time).
         """
-        self._post_model("/control/deploy", service, version, model_dir, policy=policy.model_dump())
+        fields: dict[str, Any] = {"policy": policy.model_dump(), "shadow": None}
+        if shadow is not None:
+            fields["shadow"] = {"version": shadow.version, "model_dir": str(_existing_dir(shadow.model_dir))}
+        self._post_model("/control/deploy", service, version, model_dir, **fields)
 
     def wait(self, service: str, timeout: float) -> EndpointDescription:
         """Block until the service's deployment has finished (completed, rolled back or failed)."""
@@ -383,11 +398,10 @@ class SandboxClient:
     def _post_model(self, path: str, service: str, version: str, model_dir: Path, **fields: Any) -> None:
         """POST a model for the daemon to serve from disk: by its absolute path, as the daemon's
         working directory is not the caller's, and refused here already when it does not exist."""
-        model_dir = Path(model_dir).resolve()
-        if not model_dir.is_dir():
-            raise BadInputError(f"{model_dir}: the model directory does not exist")
         self._request(
-            "POST", path, {"service": service, "version": version, "model_dir": str(model_dir), **fields}
+            "POST",
+            path,
+            {"service": service, "version": version, "model_dir": str(_existing_dir(model_dir)), **fields},
         )
 
     def _request(
@@ -446,6 +460,14 @@ class SandboxClient:
                     ) from None
                 time.sleep(delays[attempt])
         raise AssertionError("unreachable")
+
+
+def _existing_dir(model_dir: Path) -> Path:
+    """The absolute path of a model directory; ``BadInputError`` when it does not exist."""
+    resolved = Path(model_dir).resolve()
+    if not resolved.is_dir():
+        raise BadInputError(f"{resolved}: the model directory does not exist")
+    return resolved
 
 
 def _error_message(error: urllib.error.HTTPError) -> str:

@@ -8,7 +8,8 @@ One port serves everything:
 * control: ``GET /control/status`` (every endpoint's description and every InferenceService's
   revisions and split), ``GET /control/services/<service>`` (its runtime and URL),
   ``POST /control/stop``; SageMaker-style endpoints: ``GET /control/endpoints/<service>``,
-  ``POST /control/deploy``, ``POST /control/alarm``; KServe-style InferenceServices:
+  ``POST /control/deploy`` (the version, and its ``shadow`` or none), ``POST /control/alarm``;
+  KServe-style InferenceServices:
   ``GET /control/inferenceservices/<service>``, ``POST /control/revisions``, ``POST /control/abort``.
 
 The router's paths are the same for both kinds, so a load generator need not know which it drives.
@@ -39,10 +40,11 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import ValidationError
 
 from infra.config import DeploymentPolicy
-from pipelines.sandbox.endpoint import DeploymentInProgressError
+from pipelines.sandbox.endpoint import DeploymentInProgressError, UpdateRefusedError
 from pipelines.sandbox.fleet import DEFAULT_SERVER_COMMAND
 from pipelines.sandbox.inference_service import InferenceService
 from pipelines.sandbox.runtime import Sandbox, UnknownServiceError
+from pipelines.sandbox.shadow import ShadowSpec
 from pipelines.sandbox.state import DaemonState, ProcessRecord, clear_state, write_state
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
@@ -134,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no route POST {url.path}"})
         except UnknownServiceError as error:
             self._json(HTTPStatus.NOT_FOUND, {"error": str(error.args[0])})
-        except DeploymentInProgressError as error:
+        except (DeploymentInProgressError, UpdateRefusedError) as error:
             self._json(HTTPStatus.CONFLICT, {"error": str(error)})
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {error}"})
@@ -145,12 +147,14 @@ class Handler(BaseHTTPRequestHandler):
         except ValidationError as error:
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"invalid deployment policy: {error}"})
             return
-        model_dir = Path(request["model_dir"])
-        if not model_dir.is_dir():
-            self._json(HTTPStatus.BAD_REQUEST, {"error": f"model directory {model_dir} does not exist"})
-            return
+        wanted = request.get("shadow")
+        shadow = None if wanted is None else ShadowSpec(str(wanted["version"]), Path(wanted["model_dir"]))
+        for model_dir in (Path(request["model_dir"]), *([] if shadow is None else [shadow.model_dir])):
+            if not model_dir.is_dir():
+                self._json(HTTPStatus.BAD_REQUEST, {"error": f"model directory {model_dir} does not exist"})
+                return
         started = self.server.sandbox.deploy(
-            str(request["service"]), str(request["version"]), model_dir, policy
+            str(request["service"]), str(request["version"]), Path(request["model_dir"]), policy, shadow
         )
         self._json(HTTPStatus.ACCEPTED, {"started": started})
 

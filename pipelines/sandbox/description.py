@@ -16,7 +16,7 @@ class DeploymentPhase(StrEnum):
     NONE = "none"
     """No deployment has run on this endpoint yet."""
     PROVISIONING = "provisioning"
-    """The new (green) fleet is starting; all traffic stays on the old (blue) fleet."""
+    """The new (green) fleet, or a new shadow fleet, is starting; all traffic stays on the old (blue) fleet."""
     BAKING = "baking"
     """Part of the traffic is on the new fleet (the canary, or a linear step); the alarms are watched."""
     FINAL_BAKE = "final_bake"
@@ -26,9 +26,11 @@ class DeploymentPhase(StrEnum):
     ROLLING_BACK = "rolling_back"
     """An alarm fired or the new fleet failed: traffic is back on the old fleet, the new one is stopping."""
     COMPLETED = "completed"
-    """Terminal: the new version serves all traffic and the old fleet is gone."""
+    """Terminal: the new version serves all traffic and the old fleet is gone (or the shadow is
+    what the update asked for: started, re-shared or stopped)."""
     ROLLED_BACK = "rolled_back"
-    """Terminal: the endpoint is back on the old configuration (``failure_reason`` says why)."""
+    """Terminal: the endpoint is back on the old configuration (``failure_reason`` says why), the
+    old shadow too when a new shadow fleet did not start."""
     FAILED = "failed"
     """Terminal: a first deployment whose fleet never became healthy; the endpoint is ``Failed``."""
 
@@ -78,7 +80,12 @@ class EndpointDescription:
     alarms: dict[str, str] = field(default_factory=dict)
     """Guardrail alarms in ALARM, with their reasons."""
     fleets: tuple[FleetDescription, ...] = ()
+    """Every model server, the shadow's included."""
     updated_at: float = 0.0
+    shadow_version: str | None = None
+    """The shadow variant's version, which takes a copy of ``shadow_percent`` % of production's
+    requests and answers no client; ``None`` without one."""
+    shadow_percent: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +102,8 @@ class EndpointDescription:
             "alarms": dict(self.alarms),
             "fleets": [vars(fleet) for fleet in self.fleets],
             "updated_at": self.updated_at,
+            "shadow_version": self.shadow_version,
+            "shadow_percent": self.shadow_percent,
         }
 
     @classmethod
@@ -113,4 +122,6 @@ class EndpointDescription:
             alarms={str(k): str(v) for k, v in data["alarms"].items()},
             fleets=tuple(FleetDescription(**fleet) for fleet in data["fleets"]),
             updated_at=float(data.get("updated_at", 0.0)),
+            shadow_version=data.get("shadow_version"),
+            shadow_percent=data.get("shadow_percent"),
         )

@@ -8,6 +8,7 @@ server down once it takes no traffic, and stopping them all.
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -16,9 +17,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.errors import BadInputError
 from pipelines.sandbox.description import FleetDescription
@@ -26,12 +28,17 @@ from pipelines.sandbox.outputs import ServedOutput
 from pipelines.serving.launch import launcher_command, serving_environment
 from pipelines.serving.threads import DEFAULT_SERVING_THREADS
 
+if TYPE_CHECKING:
+    from pipelines.sandbox.metrics import MetricsBook
+
 DEFAULT_SERVER_COMMAND = tuple(launcher_command(Path("{model_dir}"), port="{port}", python="{python}"))
 """The SageMaker serving contract as packaged with every model, started by the platform's
 launcher (``pipelines.serving.launch``): verified, then run from the package's own ``code/``
 with the repository out of reach, exactly as the serving container runs it."""
 
 READY_TIMEOUT_SECONDS = 60.0
+UPSTREAM_TIMEOUT_SECONDS = 30.0
+"""How long the router waits for a model server's answer, a client's or a mirrored copy's."""
 
 
 class FleetStartError(RuntimeError):
@@ -142,6 +149,22 @@ class ModelServerProcess:
             f"model server for {self.version[:12]} did not answer /ping within {timeout:g} s"
         )
 
+    def invoke(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        """``POST /invocations`` to this server: its status, body and headers (without
+        ``Content-Length``, which the router writes again); ``OSError`` or
+        ``http.client.HTTPException`` when it cannot be reached or does not answer in time."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=UPSTREAM_TIMEOUT_SECONDS)
+        try:
+            connection.request("POST", "/invocations", body=body, headers=dict(headers))
+            response = connection.getresponse()
+            payload = response.read()
+            reply_headers = {
+                key: value for key, value in response.getheaders() if key.lower() != "content-length"
+            }
+            return response.status, payload, reply_headers
+        finally:
+            connection.close()
+
     def healthy(self) -> bool:
         return self.process is not None and self.process.poll() is None and ping(self.port)
 
@@ -172,13 +195,15 @@ class ModelServerProcess:
 @dataclass(frozen=True)
 class FleetContext:
     """What every service of one sandbox shares, so the runtime builds it once for all of them:
-    how a model server is started and where it logs, and whom a change (the metrics book,
-    ``daemon.json``) or a restart (the restart counter) is reported to."""
+    how a model server is started and where it logs, whom a change (the metrics book,
+    ``daemon.json``) or a restart (the restart counter) is reported to, and the book a shadow's
+    mirrored requests are counted in."""
 
     command: tuple[str, ...]
     log_dir: Path
     on_change: Callable[[FleetSet], None]
     on_restart: Callable[[str, str], None]
+    book: MetricsBook
 
 
 class FleetSet:
@@ -215,7 +240,7 @@ class FleetSet:
         raise NotImplementedError
 
     def roles(self) -> dict[str, str]:
-        """``baseline`` or ``canary`` per served version, for the metrics' ``variant_info``."""
+        """``baseline``, ``canary`` or ``shadow`` per served version, for the metrics' ``variant_info``."""
         raise NotImplementedError
 
     def version_weights(self) -> dict[str, float]:

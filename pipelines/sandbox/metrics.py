@@ -34,6 +34,16 @@ class VersionCounters:
     labelled: int = 0
     correct: int = 0
     restarts: int = 0
+    agreed: int = 0
+    """As a shadow: its predictions that agreed with production's on the same mirrored request."""
+    disagreed: int = 0
+    mirrors_dropped: int = 0
+    """As a shadow: production requests drawn for mirroring that found its queue full."""
+
+    @property
+    def shadowed(self) -> bool:
+        """Whether anything was counted for this version as a shadow."""
+        return bool(self.agreed or self.disagreed or self.mirrors_dropped)
 
 
 @dataclass
@@ -84,6 +94,18 @@ class MetricsBook:
             counters = self._version(service, version)
             counters.labelled += 1
             counters.correct += int(correct)
+
+    def comparison(self, service: str, version: str, paired: int, agreed: int) -> None:
+        """The shadow ``version``'s answer to one mirrored request, compared with production's:
+        ``paired`` predictions, ``agreed`` of them the same (``ServedOutput.agreement``)."""
+        with self._lock:
+            counters = self._version(service, version)
+            counters.agreed += agreed
+            counters.disagreed += paired - agreed
+
+    def mirror_dropped(self, service: str, version: str) -> None:
+        with self._lock:
+            self._version(service, version).mirrors_dropped += 1
 
     def restart(self, service: str, version: str) -> None:
         with self._lock:
@@ -161,6 +183,14 @@ def samples(reading: Reading) -> list[expo.Sample]:
         families[expo.LABELS].append(expo.Sample(expo.LABELS, labels, c.labelled))
         families[expo.LABELS_CORRECT].append(expo.Sample(expo.LABELS_CORRECT, labels, c.correct))
         families[expo.RESTARTS].append(expo.Sample(expo.RESTARTS, labels, c.restarts))
+        if c.shadowed or reading.roles.get(service, {}).get(version) == "shadow":
+            for result, count in (("agreed", c.agreed), ("disagreed", c.disagreed)):
+                families[expo.SHADOW_COMPARISONS].append(
+                    expo.Sample(expo.SHADOW_COMPARISONS, {**labels, "result": result}, count)
+                )
+            families[expo.SHADOW_MIRRORS_DROPPED].append(
+                expo.Sample(expo.SHADOW_MIRRORS_DROPPED, labels, c.mirrors_dropped)
+            )
     for service, weights in sorted(reading.weights.items()):
         for version, weight in sorted(weights.items()):
             families[expo.WEIGHT].append(

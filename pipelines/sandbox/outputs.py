@@ -12,6 +12,9 @@ this module says so, from the version's ``schema.json`` ``output``, with the bin
 * regression: how many of the schema's ``bins`` edges (the training labels' deciles) are at or
   below the prediction; correct when the prediction is within the schema's ``tolerance`` of
   the truth.
+
+A shadow's answer to a mirrored request agrees with production's by the same rules, with
+production's answer as the truth (``ServedOutput.agreed``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +156,20 @@ class ServedOutput:
         if not math.isfinite(value):
             return None
         return abs(guess - value) <= self.tolerance
+
+    def agreed(self, production: Sequence[Guess], shadow: Sequence[Guess]) -> int:
+        """How many of production's predictions for one request the shadow's answer to the same
+        request agrees with, row by row, by this (production's) output: the same label for a
+        classifier; for a regression, a number within the ``tolerance`` (the contract's
+        ``liveTolerance``) of production's. A row the shadow did not answer, or answered with
+        another kind of prediction, disagrees."""
+        if self.task != REGRESSION:
+            return sum(ours == theirs for ours, theirs in zip(production, shadow, strict=False))
+        assert self.tolerance is not None
+        return sum(
+            isinstance(ours, float) and isinstance(theirs, float) and abs(ours - theirs) <= self.tolerance
+            for ours, theirs in zip(production, shadow, strict=False)
+        )
 
 
 def _is_number(value: object) -> bool:

@@ -1,5 +1,5 @@
-"""The sandbox inside the daemon: its endpoints and InferenceServices, the router's forwarding, labels
-and metrics."""
+"""The sandbox inside the daemon: its endpoints and InferenceServices, the router's forwarding (and
+mirroring to a shadow), labels and metrics."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from infra.config import DeploymentPolicy
 from infra.naming import GUARDRAILS
 from pipelines.sandbox.description import EndpointDescription
 from pipelines.sandbox.endpoint import Endpoint
-from pipelines.sandbox.fleet import FleetContext, FleetSet
+from pipelines.sandbox.fleet import FleetContext, FleetSet, ModelServerProcess
 from pipelines.sandbox.inference_service import InferenceService
 from pipelines.sandbox.metrics import MetricsBook
 from pipelines.sandbox.outputs import Guess, ServedOutput
 from pipelines.sandbox.revisions import check_canary_percent
+from pipelines.sandbox.shadow import ShadowSpec
 
-UPSTREAM_TIMEOUT_SECONDS = 30.0
 PREDICTIONS_KEPT = 200_000
 """Predictions remembered for joining delayed labels; the oldest are forgotten first."""
 
@@ -55,7 +55,7 @@ class Sandbox:
     ) -> None:
         self.base_url = base_url
         self.book = MetricsBook()
-        self._context = FleetContext(tuple(command), log_dir, self._changed, self.book.restart)
+        self._context = FleetContext(tuple(command), log_dir, self._changed, self.book.restart, self.book)
         self._on_processes = on_processes
         self._services: dict[str, Endpoint | InferenceService] = {}
         """One entry per service: a SageMaker-style endpoint or an InferenceService, never both."""
@@ -99,14 +99,21 @@ class Sandbox:
         with self._lock:
             return list(self._services.values())
 
-    def deploy(self, service: str, version: str, model_dir: Path, policy: DeploymentPolicy) -> bool:
+    def deploy(
+        self,
+        service: str,
+        version: str,
+        model_dir: Path,
+        policy: DeploymentPolicy,
+        shadow: ShadowSpec | None = None,
+    ) -> bool:
         found = self._service_or_new(service, lambda url: Endpoint(service, url, self._context))
         if not isinstance(found, Endpoint):
             raise WrongRuntimeError(
                 f"service {service!r} is served as {found.served_as}; "
                 "apply a revision to it instead of a SageMaker deployment"
             )
-        return found.deploy(version, model_dir, policy)
+        return found.deploy(version, model_dir, policy, shadow)
 
     def apply_revision(
         self, service: str, version: str, model_dir: Path, canary_percent: int | None, namespace: str
@@ -185,7 +192,11 @@ class Sandbox:
     # ---- data plane ----
 
     def invoke(self, service: str, body: bytes, headers: dict[str, str]) -> Upstream:
-        """Route one invocation by the endpoint's weights; an unreachable server is a 502 on its version."""
+        """Route one invocation by the endpoint's weights; an unreachable server is a 502 on its version.
+
+        A request production answered is then copied to the endpoint's shadow, if it has one and
+        the draw falls in its share; the copy is queued, never waited for.
+        """
         endpoint = self.service(service)
         fleet = endpoint.route(self._random.random())
         if fleet is None:
@@ -194,19 +205,10 @@ class Sandbox:
         version = fleet.version
         started = time.perf_counter()
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", fleet.port, timeout=UPSTREAM_TIMEOUT_SECONDS)
-            try:
-                connection.request("POST", "/invocations", body=body, headers=headers)
-                response = connection.getresponse()
-                payload = response.read()
-                status = response.status
-                reply_headers = {
-                    key: value for key, value in response.getheaders() if key.lower() != "content-length"
-                }
-            finally:
-                connection.close()
+            status, payload, reply_headers = fleet.invoke(body, headers)
         except (OSError, http.client.HTTPException) as error:
             self.book.invocation(service, version, 502, None, [])
+            self._mirror(endpoint, fleet, body, headers, [])
             message = json.dumps({"error": f"model server {version[:12]} unreachable: {error}"}).encode()
             return Upstream(
                 502, message, {"Content-Type": "application/json", "X-Modelrail-Variant": version}
@@ -217,6 +219,7 @@ class Sandbox:
         if status == 200:
             bins, guesses = fleet.output.read_predictions(payload, reply_headers.get("Content-Type", ""))
         self.book.invocation(service, version, status, latency_ms if status < 500 else None, bins)
+        self._mirror(endpoint, fleet, body, headers, guesses)
         request_id = uuid.uuid4().hex
         if guesses:
             with self._lock:
@@ -225,6 +228,20 @@ class Sandbox:
                     self._predictions.popitem(last=False)
         reply_headers.update({"X-Modelrail-Request-Id": request_id, "X-Modelrail-Variant": version})
         return Upstream(status, payload, reply_headers)
+
+    def _mirror(
+        self,
+        endpoint: Endpoint | InferenceService,
+        fleet: ModelServerProcess,
+        body: bytes,
+        headers: dict[str, str],
+        guesses: list[Guess],
+    ) -> None:
+        """Offer the shadow a copy of a request ``fleet`` answered (with ``guesses``), if it is
+        production's and the draw falls within the shadow's share."""
+        mirror = endpoint.mirror_for(fleet.version) if isinstance(endpoint, Endpoint) else None
+        if mirror is not None and self._random.random() * 100 < mirror.percent:
+            mirror.offer(body, headers, guesses, fleet.output)
 
     def labels(self, service: str, items: list[dict[str, Any]]) -> dict[str, int]:
         """Join delayed labels to their predictions: ``{"request_id": …, "label": … | "labels": [...]}``.

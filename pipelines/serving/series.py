@@ -28,6 +28,24 @@ HELP = {
     ),
 }
 
+SHADOW_COMPARISONS = "modelrail_shadow_comparisons_total"
+"""Labelled ``result`` = ``agreed`` or ``disagreed``: one per prediction of a mirrored request that
+both production and the shadow answered, under the shadow's ``version``."""
+SHADOW_MIRRORS_DROPPED = "modelrail_shadow_mirrors_dropped_total"
+"""Production requests chosen for mirroring that the shadow's queue had no room for."""
+SHADOW_HELP = {
+    SHADOW_COMPARISONS: (
+        "counter",
+        "Predictions of the shadow compared with production's answer to the same mirrored request.",
+    ),
+    SHADOW_MIRRORS_DROPPED: (
+        "counter",
+        "Production requests not mirrored to the shadow because its queue was full (it was too slow).",
+    ),
+}
+"""The router's shadow series: only a router mirrors, so the model server never writes them; they
+are defined here with the others so that every reader takes the names from one place."""
+
 PREDICTION_BINS = 10
 """Bins of the prediction histogram, for every task (``pipelines.serving.metrics.served_bin`` says
 which prediction goes where): a binary classifier's positive-class probability in fixed bins [0, 0.1),
