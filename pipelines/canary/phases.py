@@ -11,12 +11,12 @@ class Phase(StrEnum):
     INITIALIZED = "initialized"
     """Created, no interval analysed yet."""
     PROGRESSING = "progressing"
-    """Analysing: at least one interval seen, neither enough passes to promote nor enough failures to
-    roll back."""
+    """Analysing: at least one interval seen, no breach shown and the bake not over yet."""
     SUCCEEDED = "succeeded"
-    """Terminal: the canary passed the required number of intervals; the controller keeps it."""
+    """Terminal: the bake ended without a breach (or, with early promotion, every check showed the
+    canary no worse than its tolerance); the controller keeps it."""
     FAILED = "failed"
-    """Terminal: the failure threshold was reached; the controller rolls back to the baseline."""
+    """Terminal: a check showed a breach with the analysis's confidence; the controller rolls back."""
 
     @property
     def finished(self) -> bool:
@@ -27,7 +27,9 @@ class Verdict(StrEnum):
     """What the controller should do after an interval."""
 
     CONTINUE = "continue"
-    """Keep baking: analyse another interval."""
+    """Keep baking: the interval counted toward the bake, which is not over yet."""
+    PAUSE = "pause"
+    """The interval brought too little canary traffic to count: keep baking, it is never a failure."""
     PROMOTE = "promote"
     """The canary is healthy: finish the rollout and keep the new version."""
     ROLLBACK = "rollback"
