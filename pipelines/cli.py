@@ -86,7 +86,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "Write a service's changelog as Markdown: version, date, who, why, data, gates, rollbacks.",
     ),
     "demo": CommandEntry(
-        "demo", "Run the delivery demo: v1 promoted, v2 refused at a gate, v3 rolled back by its canary."
+        "demo",
+        "Run the delivery demo: v1 promoted, v2 refused at a gate, v3 stopped as a shadow, v4 through "
+        "shadow, canary and full.",
     ),
     "train": CommandEntry(
         "train", "Train a model from a manifest; the same manifest always gives byte-identical files."
@@ -107,6 +109,9 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "replay": CommandEntry(
         "replay", "Replay rows against the sandbox router at a bounded rate and summarise what came back."
+    ),
+    "canary": CommandEntry(
+        "canary", "Replay request logs through the canary judge, offline: a verdict per interval, per run."
     ),
     "config": CommandEntry("config", "Validate stack config and publish its schema."),
     "gate": CommandEntry(

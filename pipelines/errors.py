@@ -27,7 +27,8 @@ class ExitCode(IntEnum):
     ``verify``, an endpoint does not run what the stack declares."""
     IN_PROGRESS = 6
     """The endpoint was still rolling out when the controller stopped waiting: nothing was decided
-    or reverted; ``modelrail resume`` decides once ``DescribeEndpoint`` settles."""
+    or reverted; ``modelrail resume`` decides once ``DescribeEndpoint`` settles. For ``canary judge``:
+    a run's telemetry ended before the judge decided."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C; the journal lets ``modelrail resume`` finish or undo the step."""
 
