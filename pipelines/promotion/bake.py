@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from infra.config import Service
+from infra.config import DeploymentPolicy, Service
 from pipelines.canary.analysis import CanaryAnalysis, Decision
 from pipelines.canary.phases import Verdict
 from pipelines.canary.policy import AnalysisPolicy
@@ -30,12 +30,26 @@ Finished = Callable[[float], bool]
 
 
 def analysis_policy(
-    config: Service, *, interval: float | None, min_requests: int, min_labels: int
+    deployment: DeploymentPolicy,
+    *,
+    interval: float | None,
+    min_requests: int,
+    min_labels: int,
+    shadow: bool = False,
 ) -> AnalysisPolicy:
-    """The analysis of a service's rollout: intervals adding up to its bake (a quarter by default)."""
-    bake = float(config.deployment.bake_seconds)
-    seconds = interval or max(1.0, min(60.0, bake / 4))
-    return replace(AnalysisPolicy.for_bake(bake, seconds), min_requests=min_requests, min_labels=min_labels)
+    """The analysis of a rollout, or of its shadow phase: intervals adding up to the phase's bake
+    (``AnalysisPolicy.interval_for`` by default), with the deployment's error budget. The one
+    rule: ``modelrail canary judge`` replays a rollout with it too."""
+    bake = float(deployment.shadow.bake_seconds if shadow else deployment.bake_seconds)
+    seconds = interval or AnalysisPolicy.interval_for(bake)
+    return replace(
+        AnalysisPolicy.for_bake(bake, seconds),
+        min_requests=min_requests,
+        min_labels=min_labels,
+        alpha=deployment.analysis.alpha,
+        early_promotion=deployment.analysis.early_promotion,
+        min_agreement=deployment.shadow.min_agreement if shadow else None,
+    )
 
 
 def needs_analysis(config: Service, metrics: MetricsSource | None, previous: str, target: str) -> bool:
@@ -66,6 +80,9 @@ class Bake:
     compares in time ends there, and the wait for the endpoint to settle counts from there."""
     decisions: list[dict[str, Any]] = field(default_factory=list)
     progress: Progress = lambda _event, _fields: None
+    shadow: bool = False
+    """The bake of a progression's shadow phase: windows of production against the shadow, and
+    nothing to abort on a breach (no user traffic is on the shadow; the revert removes it)."""
 
     @classmethod
     def begin(
@@ -78,8 +95,9 @@ class Bake:
         policy: AnalysisPolicy | None,
         decisions: list[dict[str, Any]],
         progress: Progress,
+        shadow: bool = False,
     ) -> Bake:
-        """A fresh analysis; journals ``update_started`` with its policy and starting time."""
+        """A fresh analysis; journals ``update_started`` with its policy, phase and starting time."""
         from pipelines.contract.load import live_tolerance
 
         start = time.time()
@@ -89,8 +107,9 @@ class Bake:
             analysis=None if policy is None else asdict(policy),
             analysis_from=start,
             tolerance=tolerance,
+            shadow=shadow,
         )
-        analysis = None if policy is None else CanaryAnalysis(policy, config.guardrails, tolerance=tolerance)
+        analysis = None if policy is None else _analysis(policy, config, tolerance, shadow)
         interval = 1.0 if policy is None else policy.interval_seconds
         return cls(
             str(journal.header["service"]),
@@ -103,6 +122,7 @@ class Bake:
             start,
             decisions,
             progress,
+            shadow,
         )
 
     @classmethod
@@ -116,8 +136,9 @@ class Bake:
         decisions: list[dict[str, Any]],
         progress: Progress,
     ) -> Bake:
-        """The analysis as the journal left it: every journaled window judged again, in order."""
-        started = journal.get(Step.UPDATE_STARTED)
+        """The analysis as the journal left it: every window of the latest phase judged again, in order."""
+        started = journal.last(Step.UPDATE_STARTED)
+        shadow = bool(started.get("shadow"))
         recorded = started.get("analysis")
         began = start = float(started.get("analysis_from") or time.time())
         if recorded is None:
@@ -132,12 +153,13 @@ class Bake:
                 began,
                 decisions,
                 progress,
+                shadow,
             )
-        policy = AnalysisPolicy(**recorded)
-        analysis = CanaryAnalysis(policy, config.guardrails, tolerance=started.get("tolerance"))
-        for record in journal.all(Step.ANALYSED):
+        policy = AnalysisPolicy.from_record(recorded)
+        analysis = _analysis(policy, config, started.get("tolerance"), shadow)
+        for record in journal.since_last(Step.UPDATE_STARTED, Step.ANALYSED):
             window = CanaryWindow.from_record(record["window"])
-            decisions.append(analysis.step(window).to_json())
+            decisions.append({**analysis.step(window).to_json(), "mode": analysis.mode})
             start = window.end
         return cls(
             str(journal.header["service"]),
@@ -150,6 +172,7 @@ class Bake:
             began,
             decisions,
             progress,
+            shadow,
         )
 
     @property
@@ -172,13 +195,15 @@ class Bake:
         """
         if self.analysis is not None:
             done = self.analysis
-            self.analysis = CanaryAnalysis(done.policy, done.guardrails, tolerance=done.tolerance)
+            self.analysis = CanaryAnalysis(
+                done.policy, done.guardrails, tolerance=done.tolerance, mode=done.mode
+            )
 
     def breach(self) -> str:
         """The reason of a rollback verdict, or ''."""
         if self.verdict is not Verdict.ROLLBACK or self.analysis is None:
             return ""
-        return f"canary analysis: {self.analysis.decisions[-1].reason}"
+        return f"{'shadow' if self.shadow else 'canary'} analysis: {self.analysis.decisions[-1].reason}"
 
     def watch(self, finished: Finished, renew: Callable[[], None]) -> str:
         """Analyse interval by interval until the rollout is over; abort the canary on a breach.
@@ -196,17 +221,23 @@ class Bake:
             if self.analysis is None or self.metrics is None or self.analysis.phase.finished:
                 continue
             end = time.time()
-            window = self.metrics.window(self.service, self.start, end, rollout_start=self.began)
+            window = self.metrics.window(
+                self.service, self.start, end, rollout_start=self.began, shadow=self.shadow
+            )
             decision = self.analysis.step(window)
             # Journaled before anything acts on it: a crash from here on resumes with this decision.
             self.journal.write(Step.ANALYSED, decision=_summary(decision), window=window.to_record())
             self.start = end
-            self.decisions.append(decision.to_json())
-            self.progress("analysis", decision.to_json())
+            self.decisions.append(self._reported(decision))
+            self.progress("analysis", self._reported(decision))
             if decision.verdict is Verdict.ROLLBACK:
                 self._trip()
                 return self.breach()
         return ""
+
+    def _reported(self, decision: Decision) -> dict[str, Any]:
+        """A decision as the outcome and the progress report carry it: with the phase it judged."""
+        return {**decision.to_json(), "mode": "shadow" if self.shadow else "canary"}
 
     @property
     def can_watch(self) -> bool:
@@ -215,7 +246,7 @@ class Bake:
 
     def _trip(self) -> None:
         """Take the canary's traffic away through the runtime's router (SageMaker: the alarm)."""
-        if self.analysis is None or self.router is None:
+        if self.analysis is None or self.router is None or self.shadow:
             return
 
         decision = self.analysis.decisions[-1]
@@ -223,6 +254,14 @@ class Bake:
         guardrail = decision.alarm or "live-accuracy"
         value = float(breached.canary) if breached is not None and breached.canary is not None else 0.0
         self.router.abort(self.service, guardrail, value, decision.reason)
+
+
+def _analysis(
+    policy: AnalysisPolicy, config: Service, tolerance: float | None, shadow: bool
+) -> CanaryAnalysis:
+    return CanaryAnalysis(
+        policy, config.guardrails, tolerance=tolerance, mode="shadow" if shadow else "canary"
+    )
 
 
 def _summary(decision: Decision) -> dict[str, Any]:

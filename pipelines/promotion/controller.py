@@ -168,11 +168,18 @@ class Controller:
         self.check_eligible(self.config(), info)
         previous = stackfile.pinned_version(self.stack_path, service) or ""
         config = self.service_config(service)
-        if previous and previous != info.sha and len(self.adapters_for(service).traffic_steps(config)) > 1:
+        stepped = len(self.adapters_for(service).traffic_steps(config)) > 1
+        if previous and previous != info.sha and (stepped or config.deployment.shadowed):
+            how = (
+                f"progression {list(config.deployment.phases)} starts with a shadow phase, its own stack "
+                "update judged before any user traffic moves"
+                if config.deployment.shadowed
+                else f"{config.deployment.strategy} rollout is a stack update per traffic step with the "
+                "canary judged between them"
+            )
             raise RefusedError(
-                f"{service} runs on {config.runtime}, whose {config.deployment.strategy} rollout is a stack "
-                "update per traffic step with the canary judged between them: a patch would ship all "
-                "traffic at once, unjudged",
+                f"{service} runs on {config.runtime}, whose {how}: a patch would ship all traffic at "
+                "once, unjudged",
                 details=[f"promote it with `modelrail promote --service {service} --stack {self.stack}`"],
             )
         self.audit.ensure_appendable()  # the patch is only written when its record can be
@@ -245,6 +252,10 @@ class Controller:
             target = f"to {info.sha[:12]}" if kind == "rollback" else info.sha[:12]
             message = f"modelrail: {kind} {service} {target} by {actor}"
             reconcile = drift if info.sha == previous else ""
+            # Only a promotion with a baseline goes through the progression; a first deployment, a
+            # reconcile and a rollback (to a version that served here) take all traffic at once.
+            progression = kind == "promote" and bool(previous) and not reconcile
+            shadow = progression and canary and config.deployment.shadowed
             # Journaled before the pin is written: a crash between the two still has the text to restore.
             previous_text = self.stack_path.read_text(encoding="utf-8")
             journal = Journal.begin(
@@ -258,6 +269,7 @@ class Controller:
                 message=message,
                 reconcile=reconcile,
                 previous_text=previous_text,
+                shadow=shadow,
             )
             self.progress(
                 "begun", {"journal": journal.id, "kind": kind, "version": info.sha, "previous": previous}
@@ -272,11 +284,8 @@ class Controller:
                 confirm=confirm,
                 previous_text=previous_text,
                 floor=floor,
-                # Only a promotion with a baseline canaries; a first deployment, a reconcile and a
-                # rollback (to a version that served here) take all traffic at once.
-                steps=adapters.traffic_steps(config)
-                if kind == "promote" and previous and not reconcile
-                else (None,),
+                steps=adapters.traffic_steps(config) if progression else (None,),
+                shadow=shadow,
             )
             return rollout.run(Phase.PINNING)
 

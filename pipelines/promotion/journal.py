@@ -41,6 +41,9 @@ class Step(StrEnum):
     ANALYSED = "analysed"
     """One canary-analysis interval: its window and decision, journaled before it is acted on
     (one record per interval)."""
+    SHADOW_PASSED = "shadow_passed"
+    """The shadow phase of a progression passed its analysis: the next update pins the candidate
+    for user traffic (no user saw the shadow's answers)."""
     SHIFTED = "shifted"
     """A stepped rollout (KServe) pinned its next traffic step (``percent``; None: all traffic) and
     runs the stack update that applies it (one record per step)."""
@@ -100,6 +103,16 @@ class Journal:
 
     def get(self, step: Step) -> dict[str, Any]:
         return next(record for record in self.records if record["step"] == step)
+
+    def last(self, step: Step) -> dict[str, Any]:
+        """The latest record of a step (a progression starts its analysis once per phase)."""
+        return next(record for record in reversed(self.records) if record["step"] == step)
+
+    def since_last(self, marker: Step, step: Step) -> list[dict[str, Any]]:
+        """The records of ``step`` after the latest ``marker``, in order (all of them without one)."""
+        starts = [index for index, record in enumerate(self.records) if record["step"] == marker]
+        after = self.records[starts[-1] + 1 :] if starts else self.records
+        return [record for record in after if record["step"] == step]
 
     def all(self, step: Step) -> list[dict[str, Any]]:
         """Every record of a repeated step, in order."""

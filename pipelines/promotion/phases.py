@@ -23,6 +23,10 @@ class Phase(StrEnum):
     UPDATING = "updating"
     """The first stack update runs. On a runtime that shifts traffic itself during one update
     (SageMaker's blue/green) this is the whole rollout, canary analysis alongside."""
+    SHADOWING = "shadowing"
+    """The shadow phase of a progression: production serves every user, the candidate answers a
+    mirrored share of the same requests, and the analysis compares the two. A failure ends the
+    progression before any user traffic moves; a pass pins the candidate for the next update."""
     BAKING = "baking"
     """The canary serves its share between two stack updates (KServe's ``canaryTrafficPercent``):
     the analysis judges it for the bake, a breach takes its traffic away at once."""

@@ -12,7 +12,8 @@ One journal at a time, under the promotion lock, the rollout's state machine
   rollout still running is watched to its end, the analysis going on from the last journaled
   interval. A rollout that completed while nobody watched, before the analysis reached a
   verdict, cannot be judged any more: it is rolled back, and so is a stepped (KServe) rollout
-  stopped between its steps. Only a rollout that provably holds and was judged is recorded as
+  stopped between its steps, and a progression stopped in its shadow phase (which moved no user
+  traffic: the shadow comes off). Only a rollout that provably holds and was judged is recorded as
   promoted; an endpoint still transitional when the wait is over is left as it is, journal and
   all, for the next ``resume``.
 
@@ -51,6 +52,7 @@ def resume_journal(controller: Controller, journal: Journal, actor: str) -> Outc
             actor,
             _renewer(lock),
             previous_text=_previous_text(journal),
+            shadow=bool(head.get("shadow")),
         )
         try:
             return rollout.run(_entry(controller, rollout))
@@ -90,6 +92,12 @@ def _entry(controller: Controller, rollout: Rollout) -> Phase:
     if journal.has(Step.VERIFIED):
         rollout.actor = str(journal.header["actor"])
         return Phase.RECORDING
+    if bake.shadow:  # no user traffic moved yet: the shadow comes off, a new promotion starts over
+        breach = bake.breach()
+        when = "after its shadow phase passed" if journal.has(Step.SHADOW_PASSED) else "in its shadow phase"
+        reason = breach or f"interrupted {when}, before any user traffic moved"
+        rollout.decide(Result.ROLLED_BACK if breach else Result.FAILED, reason)
+        return Phase.REVERTING
     return _judge_interrupted(controller, rollout, bake)
 
 

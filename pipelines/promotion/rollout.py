@@ -96,6 +96,9 @@ class Rollout:
     floor: int | None = None
     steps: tuple[int | None, ...] = (None,)
     """The canary shares this rollout pins, one stack update each (``RuntimeAdapters.traffic_steps``)."""
+    shadow: bool = False
+    """The progression starts with a shadow phase: its own stack update and bake before any user
+    traffic moves (``DeploymentPolicy.progression``)."""
     step: int = 0
     bake: Bake | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -119,12 +122,18 @@ class Rollout:
     def message(self) -> str:
         return str(self.journal.header["message"])
 
+    @property
+    def shadowing(self) -> bool:
+        """Whether the rollout is (still) in its shadow phase."""
+        return self.shadow and not self.journal.has(Step.SHADOW_PASSED)
+
     def run(self, phase: Phase) -> Outcome:
         """Move through the phases from ``phase``; revert whatever did not hold, then raise for it."""
         handlers: dict[Phase, Callable[[], Phase]] = {
             Phase.PINNING: self._pin,
             Phase.PREVIEWING: self._preview,
             Phase.UPDATING: self._update,
+            Phase.SHADOWING: self._shadow,
             Phase.BAKING: self._bake,
             Phase.SHIFTING: self._shift,
             Phase.VERIFYING: self._verify,
@@ -164,8 +173,12 @@ class Rollout:
     # ----------------------------------------------------------------- the phases
 
     def _pin(self) -> Phase:
+        """The target for users, or, for a shadow phase, the previous version with the target as shadow."""
         path, version = self.controller.stack_path, self.outcome.version
-        stackfile.write_pin(path, self.service, version, floor=self.floor, canary=self.steps[0])
+        if self.shadowing:
+            stackfile.write_pin(path, self.service, self.outcome.previous, floor=self.floor, shadow=version)
+        else:
+            stackfile.write_pin(path, self.service, version, floor=self.floor, canary=self.steps[0])
         self.journal.write(Step.PINNED, previous_text=self.previous_text)
         self.controller.progress("pinned", {"path": str(path), "instance_count_floor": self.floor})
         return Phase.PREVIEWING
@@ -179,15 +192,18 @@ class Rollout:
         return Phase.UPDATING
 
     def _update(self) -> Phase:
-        """The first update, the canary analysed alongside it where the runtime shifts traffic itself."""
+        """A phase's first update: the shadow's, or the canary's, analysed alongside it where the
+        runtime shifts traffic itself."""
         controller, config = self.controller, self.controller.service_config(self.service)
+        shadowing = self.shadowing
         policy = None
         if needs_analysis(config, self.adapters.metrics, self.outcome.previous, self.outcome.version):
             policy = analysis_policy(
-                config,
+                config.deployment,
                 interval=controller.analysis_interval_seconds,
                 min_requests=controller.min_requests,
                 min_labels=controller.min_labels,
+                shadow=shadowing,
             )
         self.bake = Bake.begin(
             self.journal,
@@ -197,8 +213,11 @@ class Rollout:
             policy=policy,
             decisions=self.outcome.decisions,
             progress=controller.progress,
+            shadow=shadowing,
         )
-        controller.progress("update_started", {"message": self.message})
+        controller.progress("update_started", {"message": self.message, "shadow": shadowing})
+        if shadowing:  # the shadow bakes after this update; users stay on the previous version
+            return self._apply_step(Phase.SHADOWING)
         if len(self.steps) > 1:  # the canary bakes after this update, before the next
             return self._apply_step(Phase.BAKING)
         update = self.watch.start_update(self.message)
@@ -218,6 +237,25 @@ class Rollout:
         )
         return Phase.VERIFYING
 
+    def _shadow(self) -> Phase:
+        """The shadow answers its mirrored share: check that it does, judge it against production on
+        the same requests, then pin the candidate for the progression's user traffic."""
+        service, version, previous = self.service, self.outcome.version, self.outcome.previous
+        state = self.watch.settle(service, self.deadline())
+        self.watch.require_settled(service, state, "the shadow stays as it is")
+        problem = self.watch.shadow_problem(service, state, previous, version)
+        if problem:
+            self.decide(Result.FAILED, f"the shadow phase did not hold: {problem}", known=state)
+            return Phase.REVERTING
+        if not self._judge("the shadow"):
+            return Phase.REVERTING
+        self.journal.write(Step.SHADOW_PASSED)
+        self.controller.progress("shadow_passed", {"message": f"{version[:12]} passed its shadow phase"})
+        stackfile.write_pin(
+            self.controller.stack_path, service, version, floor=self.floor, canary=self.steps[0]
+        )
+        return Phase.UPDATING
+
     def _bake(self) -> Phase:
         """The canary serves its share: check that it does, then judge it for the bake."""
         assert self.bake is not None
@@ -231,10 +269,20 @@ class Rollout:
         if problem:
             self.decide(Result.FAILED, f"the canary step to {share}% did not hold: {problem}", known=state)
             return Phase.REVERTING
+        if not self._judge(f"the canary's {share}%"):
+            return Phase.REVERTING
+        self.step += 1
+        return Phase.SHIFTING
+
+    def _judge(self, what: str) -> bool:
+        """Bake under analysis until it has a verdict (or the rollout's bound); False once a revert
+        is decided: a breach, or no verdict at all (no runtime rollback stands behind this bake)."""
+        assert self.bake is not None
         bake = self.bake
-        bake.start = max(bake.start, time.time())  # windows of the canary's share, not of the update
+        bake.start = max(bake.start, time.time())  # windows of what is judged, not of the update
         config = self.controller.service_config(self.service)
-        ends = bake.start + float(config.deployment.bake_seconds)
+        seconds = config.deployment.shadow.bake_seconds if bake.shadow else config.deployment.bake_seconds
+        ends = bake.start + float(seconds)
         bound = self.controller.timeouts.rollout_seconds
         limit = bake.began + float(config.deployment.max_execution_seconds if bound is None else bound)
 
@@ -252,17 +300,16 @@ class Rollout:
         self.breach = bake.watch(baked, self.renew)
         if self.breach:
             self.decide(Result.ROLLED_BACK, self.breach)
-            return Phase.REVERTING
-        if not bake.judged:  # no runtime rollback stands behind a stepped canary: unjudged is not held
+            return False
+        if not bake.judged:
             last = bake.analysis.decisions[-1].reason if bake.analysis and bake.analysis.decisions else ""
             self.decide(
                 Result.FAILED,
-                f"the canary's {share}% had no verdict within the rollout's {limit - bake.began:g} s"
+                f"{what} had no verdict within the rollout's {limit - bake.began:g} s"
                 + (f" ({last})" if last else ""),
             )
-            return Phase.REVERTING
-        self.step += 1
-        return Phase.SHIFTING
+            return False
+        return True
 
     def _shift(self) -> Phase:
         """Pin the next traffic step and apply it; bake again unless it is the last."""

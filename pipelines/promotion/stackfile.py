@@ -69,14 +69,20 @@ def pinned_version(path: Path, service: str) -> str | None:
 
 FLOOR_KEY = "instanceCountFloor"
 CANARY_KEY = "canaryTrafficPercent"
+SHADOW_KEY = "shadowVersion"
 
 
 def render_pin(
-    path: Path, service: str, version: str | None, floor: int | None = None, canary: int | None = None
+    path: Path,
+    service: str,
+    version: str | None,
+    floor: int | None = None,
+    canary: int | None = None,
+    shadow: str | None = None,
 ) -> str:
     """The stack file's text with ``service``'s modelVersion set to ``version``, its
-    instanceCountFloor to ``floor`` and its canaryTrafficPercent to ``canary`` (each written just
-    after the pin; None removes the key); everything else kept."""
+    instanceCountFloor to ``floor``, its canaryTrafficPercent to ``canary`` and its shadowVersion
+    to ``shadow`` (each written just after the pin; None removes the key); everything else kept."""
     from ruamel.yaml.error import YAMLError
 
     from infra.config import StackFileUnreadableError
@@ -93,7 +99,7 @@ def render_pin(
     except (KeyError, TypeError):
         raise RefusedError(f"{path}: no service {service!r} under config.{SERVICES_KEY}") from None
     entry["modelVersion"] = version
-    for key, value in ((CANARY_KEY, canary), (FLOOR_KEY, floor)):
+    for key, value in ((SHADOW_KEY, shadow), (CANARY_KEY, canary), (FLOOR_KEY, floor)):
         if value is not None and key in entry:
             entry[key] = value
         elif value is not None:
@@ -106,15 +112,20 @@ def render_pin(
 
 
 def write_pin(
-    path: Path, service: str, version: str | None, floor: int | None = None, canary: int | None = None
+    path: Path,
+    service: str,
+    version: str | None,
+    floor: int | None = None,
+    canary: int | None = None,
+    shadow: str | None = None,
 ) -> str:
-    """Pin ``version`` (and ``floor`` and ``canary``, see ``render_pin``) for ``service``; validate
-    first, then replace the file atomically.
+    """Pin ``version`` (and ``floor``, ``canary`` and ``shadow``, see ``render_pin``) for
+    ``service``; validate first, then replace the file atomically.
 
     Returns the previous text, which is what a revert writes back.
     """
     previous = path.read_text(encoding="utf-8")
-    updated = render_pin(path, service, version, floor, canary)
+    updated = render_pin(path, service, version, floor, canary, shadow)
     check_valid(updated, path, f"pinning {(version or 'null')[:12]}")
     restore(path, updated)
     return previous

@@ -84,6 +84,19 @@ class EndpointWatch:
         reason = f": {state.failure_reason}" if state.failure_reason else ""
         return f"the endpoint is {state.status}{running}, not {expected}{reason}"
 
+    def shadow_problem(self, service: str, state: EndpointState, production: str, shadow: str) -> str:
+        """Why the endpoint does not serve ``production`` to users with ``shadow`` as its shadow
+        variant after a shadow phase's update, or '' when it does."""
+        if state.status in FAILED_STATES or not state.config_name:
+            return f"the endpoint is {state.status}: {state.failure_reason or 'no configuration'}"
+        if not self.endpoints.serves(service, state.config_name, production):
+            return f"{state.config_name} does not serve {production[:12]} to users any more"
+        mirrored = self.endpoints.shadow(service, state.config_name)
+        if mirrored != shadow:
+            why = f": {state.failure_reason}" if state.failure_reason else ""
+            return f"its shadow variant serves {mirrored[:12] if mirrored else 'nothing'}, not {shadow[:12]}{why}"
+        return ""
+
     def deadline(self, began: float, config: Service) -> float:
         """Until when (epoch seconds) the endpoint may stay transitional after a rollout that began
         at ``began``: SageMaker ends a blue/green deployment by itself once the service's
@@ -259,6 +272,7 @@ class EndpointWatch:
             state.status == "InService"
             and state.config_name
             and self.endpoints.serves(service, state.config_name, previous)
+            and self.endpoints.shadow(service, state.config_name) is None
         ):
             return state, ""
         self.progress("restoring", {"version": previous, "message": f"deploying {previous[:12]} again"})

@@ -217,6 +217,9 @@ class _NothingRuns:
     def serves(self, service: str, config_name: str, version: str) -> bool:
         return False
 
+    def shadow(self, service: str, config_name: str) -> str | None:
+        return None
+
 
 def live_inspectors(stack: str) -> dict[str, EndpointInspector]:
     """Each runtime's endpoint inspector for the stack, without starting anything (a sandbox that

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import RefusedError
-from pipelines.metrics.stats import CanaryWindow, LatencyHistogram, VariantStats
+from pipelines.metrics.stats import Agreement, CanaryWindow, LatencyHistogram, VariantStats
 from pipelines.promotion.audit import AuditLog
 from pipelines.promotion.controller import Controller, Timeouts
 from pipelines.promotion.evidence import EvidenceStore
@@ -22,8 +22,8 @@ V2 = "b2" * 32
 V3 = "c3" * 32
 
 
-def config_name(version: str) -> str:
-    return f"cfg-{version[:12]}"
+def config_name(version: str, shadow: str | None = None) -> str:
+    return f"cfg-{version[:12]}" + (f"+shadow-{shadow[:12]}" if shadow else "")
 
 
 @dataclass
@@ -69,11 +69,29 @@ class FakeEndpoint:
     failure_reason: str = ""
     rolled_back_by_alarm: bool = False
     path: Path | None = None
+    users_saw: list[str] = field(default_factory=list)
+    """Every version that has served users in this process, in order."""
 
     def __post_init__(self) -> None:
         self._serving = self.serving_at_start
+        self._shadowing: str | None = None
         if self.path is not None and not self.path.exists():
             self.path.write_text(self.serving_at_start)
+        self.users_saw.append(self.serving)
+
+    @property
+    def shadowing(self) -> str | None:
+        """The version the endpoint's shadow variant serves (a stack file's ``shadowVersion``)."""
+        if self.path is None:
+            return self._shadowing
+        stored = self.path.with_name("endpoint-shadow")
+        return stored.read_text() or None if stored.exists() else None
+
+    @shadowing.setter
+    def shadowing(self, version: str | None) -> None:
+        if self.path is not None:
+            self.path.with_name("endpoint-shadow").write_text(version or "")
+        self._shadowing = version
 
     @property
     def serving(self) -> str:
@@ -84,15 +102,20 @@ class FakeEndpoint:
         if self.path is not None:
             self.path.write_text(version)
         self._serving = version
+        if not self.users_saw or self.users_saw[-1] != version:
+            self.users_saw.append(version)
 
     def describe(self, service: str) -> EndpointState:
-        return EndpointState(self.status, config_name(self.serving), self.failure_reason)
+        return EndpointState(self.status, config_name(self.serving, self.shadowing), self.failure_reason)
 
     def expected_config(self, service: str, version: str, outputs: dict[str, Any]) -> str:
         return config_name(version)
 
     def serves(self, service: str, config: str, version: str) -> bool:
-        return config == config_name(version)
+        return config.partition("+")[0] == config_name(version)
+
+    def shadow(self, service: str, config: str) -> str | None:
+        return self.shadowing if "+shadow-" in config else None
 
 
 @dataclass
@@ -122,7 +145,9 @@ class FakeRunner:
         from infra.config import load_stack_file
 
         self.messages.append(message)
-        target = load_stack_file(self.stack_path).services["adult-income"].model_version
+        entry = load_stack_file(self.stack_path).services["adult-income"]
+        target = entry.model_version
+        self.endpoint.shadowing = entry.shadow_version
         deadline = time.monotonic() + self.update_seconds
         while time.monotonic() < deadline and not self.endpoint.rolled_back_by_alarm:
             time.sleep(0.01)
@@ -149,9 +174,23 @@ class FakeMetrics:
 
     endpoint: FakeEndpoint
     canary_error_rate: float = 0.0
+    shadow_error_rate: float = 0.0
     breaches: list[tuple[str, str]] = field(default_factory=list)
+    shadow_windows: int = 0
 
-    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
+    def window(
+        self, service: str, start: float, end: float, *, rollout_start: float, shadow: bool = False
+    ) -> CanaryWindow:
+        if shadow:
+            assert self.endpoint.shadowing is not None, "a shadow window while no shadow runs"
+            self.shadow_windows += 1
+            return CanaryWindow(
+                start=start,
+                end=end,
+                baseline=_stats(0.001),
+                canary=_stats(self.shadow_error_rate),
+                agreement=Agreement(2000, 1900),
+            )
         return CanaryWindow(
             start=start, end=end, baseline=_stats(0.001), canary=_stats(self.canary_error_rate)
         )
@@ -233,3 +272,17 @@ def make_world(
         analysis_interval_seconds=0.05,
     )
     return World(controller, registry, endpoint, runner, metrics, lineage, stack_path)
+
+
+def declare_progression(stack_path: Path) -> None:
+    """The stack's adult-income goes through ``[shadow, canary, full]``, a short shadow bake first."""
+    from pipelines.promotion.stackfile import round_trip_yaml
+
+    text = stack_path.read_text()
+    yaml = round_trip_yaml(text)
+    document = yaml.load(text)
+    deployment = document["config"]["modelrail:services"]["adult-income"]["deployment"]
+    deployment["progression"] = ["shadow", "canary", "full"]
+    deployment["shadow"] = {"percent": 50, "bakeSeconds": 1}
+    with stack_path.open("w") as handle:
+        yaml.dump(document, handle)

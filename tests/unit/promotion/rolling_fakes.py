@@ -128,6 +128,9 @@ class RollingEndpoint:
     def serves(self, service: str, config: str, version: str) -> bool:
         return config == config_name(version)
 
+    def shadow(self, service: str, config: str) -> str | None:
+        return None
+
 
 @dataclass
 class RollingRunner:
@@ -183,7 +186,9 @@ class ScriptedMetrics:
     breaches: list[str] = field(default_factory=list)
     journaled_before_breach: list[bool] = field(default_factory=list)
 
-    def window(self, service: str, start: float, end: float, *, rollout_start: float) -> CanaryWindow:
+    def window(
+        self, service: str, start: float, end: float, *, rollout_start: float, shadow: bool = False
+    ) -> CanaryWindow:
         calls = int(self.calls_path.read_text()) + 1 if self.calls_path.exists() else 1
         self.calls_path.write_text(str(calls))
         if calls == self.dies_at:

@@ -114,7 +114,7 @@ def test_ctrl_c_mid_bake_leaves_the_rollout_to_resume_instead_of_reverting_the_f
     window = world.metrics.window
 
     def interrupted_at_the_second_interval(
-        service: str, start: float, end: float, *, rollout_start: float
+        service: str, start: float, end: float, *, rollout_start: float, shadow: bool = False
     ) -> Any:
         if world.metrics.calls_path.exists() and world.metrics.calls_path.read_text() == "1":
             raise InterruptedByUserError("interrupted by Ctrl-C")

@@ -75,7 +75,7 @@ def test_every_interval_of_a_rollout_is_judged_against_the_hour_before_it_began(
         controller.journal_dir, kind="promote", service=SERVICE, stack="staging", version=V2, previous=V1,
         actor="carol@example.com", message="modelrail: promote", reconcile="",
     )  # fmt: skip
-    policy = analysis_policy(config, interval=0.05, min_requests=100, min_labels=100)
+    policy = analysis_policy(config.deployment, interval=0.05, min_requests=100, min_labels=100)
     bake = Bake.begin(
         journal,
         config=config,

@@ -93,7 +93,9 @@ def test_a_canary_nobody_can_judge_never_takes_all_traffic(
     w, runner, _ = world
     quiet = w.metrics.window
 
-    def no_canary_traffic(service: str, start: float, end: float, *, rollout_start: float) -> Any:
+    def no_canary_traffic(
+        service: str, start: float, end: float, *, rollout_start: float, shadow: bool = False
+    ) -> Any:
         return replace(quiet(service, start, end, rollout_start=rollout_start), canary=VariantStats())
 
     w.metrics.window = no_canary_traffic  # type: ignore[method-assign]
