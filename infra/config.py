@@ -581,7 +581,7 @@ def parse_config_map(
                 )
             )
 
-    platform = _validate(Platform, config.get(PLATFORM_KEY), f"config.{PLATFORM_KEY}", source, issues)
+    platform = validate_section(Platform, config.get(PLATFORM_KEY), f"config.{PLATFORM_KEY}", source, issues)
     raw_services = config.get(SERVICES_KEY)
     services: dict[str, Service] = {}
     if not isinstance(raw_services, Mapping) or not raw_services:
@@ -607,7 +607,7 @@ def parse_config_map(
                     )
                 )
                 continue
-            service = _validate(Service, raw, path, source, issues)
+            service = validate_section(Service, raw, path, source, issues)
             if service is not None:
                 services[name] = service
 
@@ -907,8 +907,12 @@ def _progression_rules(source: str, path: str, service: Service) -> Iterator[Con
         )
 
 
-def _validate(model: type[_M], raw: Any, path: str, source: str, issues: list[ConfigIssue]) -> _M | None:
-    """Validate ``raw`` as ``model``; append one issue per pydantic error and return None on failure."""
+def validate_section(model: type[_M], raw: Any, path: str, source: str, issues: list[ConfigIssue]) -> _M | None:
+    """Validate ``raw`` as ``model``; append one issue per pydantic error and return None on failure.
+
+    Public so that a file with stack-config sections (a judge policy, ``canary judge --policy``)
+    reports its problems in the same words as the stack config.
+    """
     if raw is None:
         issues.append(ConfigIssue(source, path, None, f"required: a mapping ({model.__name__})"))
         return None
