@@ -907,7 +907,9 @@ def _progression_rules(source: str, path: str, service: Service) -> Iterator[Con
         )
 
 
-def validate_section(model: type[_M], raw: Any, path: str, source: str, issues: list[ConfigIssue]) -> _M | None:
+def validate_section(
+    model: type[_M], raw: Any, path: str, source: str, issues: list[ConfigIssue]
+) -> _M | None:
     """Validate ``raw`` as ``model``; append one issue per pydantic error and return None on failure.
 
     Public so that a file with stack-config sections (a judge policy, ``canary judge --policy``)
