@@ -26,9 +26,9 @@ result is not a whole number, so each count is rounded to the nearest one; where
 a pair inconsistent (more correct labels than labels) the smaller is capped. The canary analysis
 compares ratios (error rate, accuracy, the share of slow requests, the prediction
 distribution), which a factor common to both counts of a ratio does not change; the sample
-sizes of its significance tests grow by that factor, which moves a p-value little next to the
-margins a regression worth rolling back shows (the integration test checks the verdict and every
-check agree with the sandbox's exact window).
+sizes behind its confidence sequences grow by that factor, which narrows a bound by about its
+square root (1 to 2 %), little next to the margins a regression worth rolling back shows (the
+integration test checks the verdict and every check agree with the sandbox's exact window).
 Windows of the sandbox's own source are exact to its one-second readings instead.
 """
 
