@@ -1,4 +1,4 @@
-"""``modelrail demo``: train, gate, promote, canary and roll back, end to end, on one laptop."""
+"""``modelrail demo``: train, gate, shadow, canary, promote and roll back, end to end, on one laptop."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pipelines.demo.scenario import Story, StoryBrokeError
     from pipelines.promotion.audit_scan import Verdict
 
-EXPECTED = {"v1": "promoted", "v2": "refused", "v3": "rolled_back"}
+EXPECTED = {"v1": "promoted", "v2": "refused", "v3": "rolled_back", "v4": "promoted"}
 """How the story must end for each version; anything else fails the demo (exit 1, ``story_holds: false``)."""
 
 
@@ -77,7 +77,8 @@ def demo(
         bool, typer.Option("--json", help="Print the JSON report on stdout (the timeline goes to stderr).")
     ] = False,
 ) -> None:
-    """Run the delivery demo: v1 promoted, v2 refused at a gate, v3 rolled back by its canary.
+    """Run the delivery demo: v1 promoted, v2 refused at a gate, v3 stopped as a shadow, v4 through
+    shadow, canary and full.
 
     Everything runs on the embedded default in its own workspace; every process it starts is
     stopped at the end, also after Ctrl-C. Exit 0 when the story ends as it should, 1 otherwise.
@@ -139,7 +140,7 @@ def demo(
     say(f"report: {markdown}" + (f", {json_report}" if json_report else ""))
     elapsed = f"({time.monotonic() - started:.0f} s)"
     if final["story_holds"]:
-        say(f"[green]serving v1, v2 refused, v3 rolled back, audit verified[/] {elapsed}")
+        say(f"[green]serving v4, v2 refused, v3 stopped as a shadow, audit verified[/] {elapsed}")
         return
     broke = final["broken"]
     say(f"[red]the story did not hold at {escape(broke['step'])}[/] {elapsed}")
@@ -173,7 +174,7 @@ def _as_broken(error: Exception, story: Story, root: Path) -> StoryBrokeError:
 def judge(story: Any, broken: Any, verdict: Any, serving: dict[str, str | None]) -> dict[str, Any]:
     """The report's ``final`` block: what serves, whether the audit verifies, and whether the story held.
 
-    The story holds when every version ended as ``EXPECTED`` says, v1 is what the stack serves
+    The story holds when every version ended as ``EXPECTED`` says, v4 is what the stack serves
     and the audit log (local and bucket copy) verifies; otherwise ``broken`` names the first step
     that went astray and why, with the numbers.
     """
@@ -201,10 +202,10 @@ def judge(story: Any, broken: Any, verdict: Any, serving: dict[str, str | None])
             "reason": "the audit log did not verify against its head file and bucket copy",
             "details": [] if verdict is None else list(verdict.problems),
         }
-    elif serving.get(SERVICE) != story.versions.get("v1"):
+    elif serving.get(SERVICE) != story.versions.get("v4"):
         problem = {
             "step": "serving",
-            "reason": f"the local stack pins {serving.get(SERVICE)}, not v1 ({story.versions.get('v1')})",
+            "reason": f"the local stack pins {serving.get(SERVICE)}, not v4 ({story.versions.get('v4')})",
             "details": [],
         }
     final: dict[str, Any] = {

@@ -1,5 +1,6 @@
-"""The demo's report: Markdown with the timeline, gate verdicts, canary analysis, plan diffs and audit
-trail, plus PNG plots of canary against baseline, where a picture says it faster than a table."""
+"""The demo's report: Markdown with the timeline, gate verdicts, v3's shadow analysis, plan diffs and
+audit trail, plus a PNG plot of the shadow against production, where a picture says it faster than a
+table."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from typing import Any
 
 from pipelines.demo.scenario import Story
 
-PLOT = "canary.png"
+PLOT = "shadow.png"
+ROLES = (("baseline", "production"), ("canary", "shadow"))
+"""A shadow window's sides: production answers users, the shadow the mirrored copies."""
+STYLES = {"production": ("o-", "C0"), "shadow": ("s--", "C1")}
 
 
 def write(directory: Path, story: Story, audit_entries: list[dict[str, Any]], final: dict[str, Any]) -> Path:
     """Write ``report.md`` and the plots into ``directory``; returns the Markdown's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    plotted = plot_canary(story.canary, directory / PLOT) if story.canary else False
+    plotted = plot_shadow(story.canary, directory / PLOT) if story.canary else False
     names = {sha: name for name, sha in story.versions.items()}
     lines = [
         "# modelrail demo",
@@ -54,9 +58,9 @@ def write(directory: Path, story: Story, audit_entries: list[dict[str, Any]], fi
                 f"{check.get('statistic')} against threshold {check.get('threshold')}; {check.get('detail') or ''}"
             )
         lines.append("")
-    lines += ["## Canary analysis of v3", ""]
+    lines += ["## Shadow analysis of v3", ""]
     if plotted:
-        lines += [f"![canary against baseline]({PLOT})", ""]
+        lines += [f"![v3's shadow against v1 in production]({PLOT})", ""]
     lines += ["| interval | verdict | reason |", "| --- | --- | --- |"]
     for decision in story.canary:
         lines.append(
@@ -64,6 +68,8 @@ def write(directory: Path, story: Story, audit_entries: list[dict[str, Any]], fi
         )
     if story.replay:
         lines += ["", f"Replayed traffic: `{json.dumps(story.replay, sort_keys=True)}`"]
+    if story.progression:
+        lines += ["", f"v4 went through its progression: {', '.join(story.progression)}, full."]
     lines += ["", "## Plan diffs of the promotions", ""]
     for name, preview in story.previews.items():
         lines += [f"### {name}", "", "```"]
@@ -93,8 +99,9 @@ def _version(names: dict[str, str], version: str | None) -> str:
     return names.get(version, version[:12])
 
 
-def plot_canary(decisions: list[dict[str, Any]], path: Path) -> bool:
-    """Canary against baseline per analysis interval: p99 latency, 5xx rate and live accuracy."""
+def plot_shadow(decisions: list[dict[str, Any]], path: Path) -> bool:
+    """The shadow against production per analysis interval: p99 latency, 5xx rate and how often the
+    two answered the same requests alike."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,12 +118,22 @@ def plot_canary(decisions: list[dict[str, Any]], path: Path) -> bool:
     panels = (
         ("p99 latency (ms)", "latency_p99_ms", "p99-latency"),
         ("5xx error rate", "error_rate", "error-rate"),
-        ("live accuracy", "accuracy", "live-accuracy"),
+        ("agreement with production", "rate", "agreement"),
     )
     for axis, (title, key, check_name) in zip(axes, panels, strict=True):
-        for role, style in (("baseline", "o-"), ("canary", "s--")):
-            values = [window[role][key] for _, window in windows]
-            axis.plot(intervals, [float("nan") if v is None else v for v in values], style, label=role)
+        if check_name == "agreement":
+            series = {"shadow": [(window.get("agreement") or {}).get(key) for _, window in windows]}
+        else:
+            series = {label: [window[role][key] for _, window in windows] for role, label in ROLES}
+        for label, values in series.items():
+            marker, colour = STYLES[label]
+            axis.plot(
+                intervals,
+                [float("nan") if v is None else v for v in values],
+                marker,
+                color=colour,
+                label=label,
+            )
         thresholds = [
             check["threshold"]
             for decision in decisions
@@ -131,7 +148,7 @@ def plot_canary(decisions: list[dict[str, Any]], path: Path) -> bool:
         axis.grid(alpha=0.3)
     axes[0].legend(loc="upper left")
     verdict = decisions[-1]["verdict"]
-    figure.suptitle(f"v3 canary against v1 baseline: {verdict}")
+    figure.suptitle(f"v3 as a shadow of v1 in production: {verdict}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -3,8 +3,9 @@
 v1 is trained on Adult, gated, approved by a second person and promoted through the local stack.
 v2 is trained on a corrupted copy of the data and refused at a gate. v3 is the same model with a
 slow online lookup: it passes its offline gates (a handful of concurrent requests barely queue)
-and then, under live traffic, its p99 latency breaks the guardrail during the canary, which rolls
-it back to v1.
+and then, as the shadow of live traffic, its p99 latency breaks the guardrail, which ends its
+progression before any user traffic reaches it. v4, a healthy retrain, goes through the whole
+progression the local stack declares: shadow, canary, then all traffic.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ GATEKEEPER = "ci@modelrail.dev"
 """The CI identity that runs the gates and the promotions."""
 POLICIES = Path(__file__).with_name("policies")
 HYPERPARAMETERS = {"max_iter": 100}
+V4_HYPERPARAMETERS = {"max_iter": 120}
+"""v4: the healthy retrain, a few more boosting rounds than v1."""
 SLOW_LOOKUP_MS = 90.0
 """v3's online lookup: 90 ms on one shared connection. One request at a time (the offline latency
-gate) is within budget; the canary's share of live traffic (12.5 requests/s) is more than the
-~10/s the connection can serve, so requests queue and the p99 goes far past the 400 ms guardrail."""
+gate) is within budget; the shadow's mirrored share of live traffic (12.5 requests/s) is more than
+the ~10/s the connection can serve, so requests queue and the p99 goes far past the 400 ms guardrail."""
 REPLAY_RPS = 25.0
 LABEL_DELAY_SECONDS = 2.0
 
@@ -71,10 +74,12 @@ class Story:
 
     steps: list[Step] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
-    """Demo name (v1, v2, v3) → package sha."""
+    """Demo name (v1 to v4) → package sha."""
     gate_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     canary: list[dict[str, Any]] = field(default_factory=list)
-    """The canary analysis of v3's rollout, one decision per interval."""
+    """The analysis of v3's shadow phase, one decision per interval."""
+    progression: list[str] = field(default_factory=list)
+    """The phases v4 went through, as the controller reported them."""
     previews: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, Any] = field(default_factory=dict)
     doing: str = "preparing the workspace"
@@ -109,7 +114,7 @@ def failed_checks(report: GateReport, limit: int = 5) -> list[str]:
 def train_and_package(name: str, data_path: Path, hyperparameters: dict[str, Any], work: Path) -> Path:
     """Train from a fresh manifest and package the model; returns the package's path.
 
-    Runs in a worker process for v2 and v3 while v1 goes through its gates (training is
+    Runs in a worker process for v2 to v4 while v1 goes through its gates (training is
     single-threaded, the machine has a second core).
     """
     from pipelines.packaging.build import build_package
@@ -140,7 +145,7 @@ def register(name: str, package: Path, story: Story) -> str:
 
 
 def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
-    """Play the three versions through the controller, recording each step in ``story``.
+    """Play the four versions through the controller, recording each step in ``story``.
 
     Every outcome the story depends on is checked where it happens; one that differs raises
     ``StoryBrokeError`` naming the step and the numbers, so the demo never ends in a traceback.
@@ -151,7 +156,11 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
         if event == "analysis":
             if _current[0] == "v3":
                 story.canary.append(fields)
-            say(f"    canary: {fields['reason']}")
+            say(f"    {'shadow' if fields.get('mode') == 'shadow' else 'canary'}: {fields['reason']}")
+        elif event == "update_started" and _current[0] == "v4":
+            story.progression.append("shadow" if fields.get("shadow") else "canary")
+        elif event == "shadow_passed":
+            say(f"    {fields['message']}: the candidate takes user traffic next")
         elif event == "previewed":
             preview = fields["preview"]
             story.previews.setdefault(_current[0], preview)
@@ -164,11 +173,12 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
     controller = build_controller(STACK, progress=progress)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as background:
-        say("v2, v3: training in the background while v1 goes through its gates")
+        say("v2, v3, v4: training in the background while v1 goes through its gates")
         v2_package = background.submit(train_and_package, "v2", data.corrupted, {}, work)
         v3_package = background.submit(
             train_and_package, "v3", data.train, {"slow_preprocessing_ms": SLOW_LOOKUP_MS}, work
         )
+        v4_package = background.submit(train_and_package, "v4", data.train, V4_HYPERPARAMETERS, work)
 
         # v1: the first version. No baseline: the gates say so and check absolute bounds.
         say(f"v1: training on {data.train.name}")
@@ -204,13 +214,18 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
                 "drift and skew gates should have flagged `age` and `workclass`.",
             )
 
-        # v3: passes offline, breaks the latency guardrail live.
+        # v3: passes offline, breaks the latency guardrail as a shadow of live traffic.
         _current[0] = "v3"
         story.doing = "v3: train and register"
         v3 = register("v3", v3_package.result(), story)
-    for stage in ("candidate", "production"):
-        _expect_passed(_gates(controller, "v3", v3, stage, data, v1, story, say), "v3", stage)
-    _approve(controller, "v3", v3, story, say)
+        story.doing = "v4: train and register"
+        v4 = register("v4", v4_package.result(), story)
+    for name, sha in (("v3", v3), ("v4", v4)):
+        _current[0] = name
+        for stage in ("candidate", "production"):
+            _expect_passed(_gates(controller, name, sha, stage, data, v1, story, say), name, stage)
+        _approve(controller, name, sha, story, say)
+    _current[0] = "v3"
     say(
         f"v3: promoting with live traffic ({REPLAY_RPS:g} requests/s, labels after {LABEL_DELAY_SECONDS:g} s)"
     )
@@ -220,22 +235,52 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
             controller.promote(SERVICE, v3, GATEKEEPER)
         except RolledBackError as error:
             story.steps.append(Step("promote", v3, "rolled_back", error.message))
-            say(f"v3: rolled back: {error.message}")
-            return
-    story.steps.append(Step("promote", v3, "promoted"))
-    raise StoryBrokeError(
-        story.doing,
-        f"v3's canary was not rolled back: {_last_decision(story)}. v3 queues its requests on one "
-        f"{SLOW_LOOKUP_MS:g} ms lookup, so its share of {REPLAY_RPS:g} requests/s should have broken "
-        f"the p99 guardrail; the replayed traffic was {story.replay or 'not recorded'}.",
-    )
+            say(f"v3: stopped in its shadow phase: {error.message}")
+        else:
+            story.steps.append(Step("promote", v3, "promoted"))
+            raise StoryBrokeError(
+                story.doing,
+                f"v3's shadow phase did not stop it: {_last_decision(story)}. v3 queues its requests on "
+                f"one {SLOW_LOOKUP_MS:g} ms lookup, so its mirrored share of {REPLAY_RPS:g} requests/s "
+                f"should have broken the p99 guardrail; the replayed traffic was "
+                f"{story.replay or 'not recorded'}.",
+            )
+        if not story.canary or story.canary[-1].get("mode") != "shadow":
+            raise StoryBrokeError(
+                story.doing,
+                f"v3 was rolled back, but not by its shadow phase: {_last_decision(story)}; user traffic "
+                "reached it before the latency was seen.",
+            )
+
+        # v4: a healthy retrain through the whole progression.
+        _current[0] = "v4"
+        say("v4: promoting through shadow, canary and all traffic")
+        story.doing = "v4: promote"
+        try:
+            controller.promote(SERVICE, v4, GATEKEEPER)
+        except RolledBackError as error:
+            story.steps.append(Step("promote", v4, "rolled_back", error.message))
+            raise StoryBrokeError(
+                story.doing,
+                f"v4, a healthy retrain, did not go through its progression: {error.message}",
+                details=error.details,
+            ) from error
+    story.steps.append(Step("promote", v4, "promoted", f"through {', '.join(story.progression)}, full"))
+    if story.progression != ["shadow", "canary"]:
+        raise StoryBrokeError(
+            story.doing,
+            f"v4 was promoted through {story.progression or 'no analysed phase'}, not shadow then canary",
+        )
 
 
 def _expect_passed(report: GateReport, name: str, stage: str) -> None:
     """v1 and v3 are meant to pass every offline gate; say which check refused them and by how much."""
     if report.passed:
         return
-    role = "the healthy first version" if name == "v1" else "meant to fail only live, under load"
+    role = {
+        "v1": "the healthy first version",
+        "v3": "meant to fail only live, under load",
+    }.get(name, "a healthy retrain")
     raise StoryBrokeError(
         f"{name}: gates:{stage}",
         f"{name} ({role}) was refused at its {stage} gates: {'; '.join(failed_checks(report, 3))}. "

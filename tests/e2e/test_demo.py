@@ -1,6 +1,6 @@
 """The README's main command, end to end: `modelrail demo` tells the whole story and cleans up.
 
-v1 serves in production, v2 is refused at a gate with its reasons, v3 is rolled back naming the
+v1 serves in production, v2 is refused at a gate with its reasons, v3 is stopped in its shadow phase naming the
 breached guardrail, the audit log verifies, no process is left behind, and the repository's
 tracked files are untouched.
 """
@@ -58,7 +58,7 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
         if step["outcome"] in {"refused", "rolled_back"}:
             assert step["reason"], step
         versions.setdefault(step["version"], []).append((step["action"], step["outcome"]))
-    v1, v2, v3 = list(versions)
+    v1, v2, v3, v4 = list(versions)
     assert versions[v1][-1] == ("promote", "promoted")
     assert versions[v2][-1] == ("gates:candidate", "refused")
     refused = next(s for s in steps if s["version"] == v2 and s["outcome"] == "refused")
@@ -66,12 +66,17 @@ def test_the_demo_tells_the_whole_story(repo: Path, tmp_path: Path) -> None:
     assert versions[v3][-1] == ("promote", "rolled_back")
     rolled_back = next(s for s in steps if s["version"] == v3 and s["outcome"] == "rolled_back")
     assert "p99-latency" in rolled_back["reason"] or "p99_latency" in rolled_back["reason"]
+    assert "shadow analysis" in rolled_back["reason"], "v3 is stopped before any user traffic moves"
     assert ("approve", "approved") in versions[v3]
-    assert report["final"] == {"serving": {"adult-income": v1}, "audit_verified": True, "story_holds": True}
+    assert versions[v4][-1] == ("promote", "promoted")
+    promoted = next(s for s in steps if s["version"] == v4 and s["outcome"] == "promoted")
+    assert promoted["reason"] == "through shadow, canary, full"
+    assert report["final"] == {"serving": {"adult-income": v4}, "audit_verified": True, "story_holds": True}
 
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "## Audit trail" in markdown and "promote:rolled_back" in markdown
-    assert (tmp_path / "report" / "canary.png").stat().st_size > 10_000
+    assert "## Shadow analysis of v3" in markdown
+    assert (tmp_path / "report" / "shadow.png").stat().st_size > 10_000
 
     assert _ours(state) == [], "the demo stops every process it starts"
     assert _tracked_changes(repo) == tracked_before, (

@@ -27,7 +27,7 @@ from pipelines.gates.checks import Check
 from pipelines.gates.report import GateReport
 from pipelines.promotion.audit_scan import Verdict
 
-SHAS = {"v1": "1" * 64, "v2": "2" * 64, "v3": "3" * 64}
+SHAS = {"v1": "1" * 64, "v2": "2" * 64, "v3": "3" * 64, "v4": "4" * 64}
 
 
 def _report(passed: bool) -> GateReport:
@@ -63,7 +63,12 @@ class _InlineExecutor:
 
 
 class _Controller:
-    def __init__(self, v3_rolls_back: bool, v1_rolls_back: bool) -> None:
+    """Reports progress as the real controller does: v3's shadow analysis, v4's two phases."""
+
+    def __init__(
+        self, progress: Callable[[str, dict[str, Any]], None], v3_rolls_back: bool, v1_rolls_back: bool
+    ) -> None:
+        self.progress = progress
         self.v3_rolls_back, self.v1_rolls_back = v3_rolls_back, v1_rolls_back
         self.promoted: list[str] = []
 
@@ -71,7 +76,15 @@ class _Controller:
         if version == SHAS["v1"] and self.v1_rolls_back:
             raise RolledBackError("the endpoint runs the old configuration")
         if version == SHAS["v3"] and self.v3_rolls_back:
-            raise RolledBackError("interval 2: p99-latency breached (1830 ms > 400 ms)")
+            reason = "interval 2: p99-latency breached (1830 ms > 400 ms)"
+            self.progress(
+                "analysis", {"mode": "shadow", "interval": 2, "verdict": "rollback", "reason": reason}
+            )
+            raise RolledBackError(f"shadow analysis: {reason}")
+        if version == SHAS["v4"]:
+            self.progress("update_started", {"shadow": True})
+            self.progress("shadow_passed", {"message": "v4 passed its shadow phase"})
+            self.progress("update_started", {"shadow": False})
         self.promoted.append(version)
 
 
@@ -88,9 +101,11 @@ def _play(
     v3_rolls_back: bool = True,
     v1_rolls_back: bool = False,
 ) -> Story:
-    controller = _Controller(v3_rolls_back, v1_rolls_back)
     monkeypatch.setattr(scenario, "ProcessPoolExecutor", _InlineExecutor)
-    monkeypatch.setattr("pipelines.promotion.wiring.build_controller", lambda stack, progress: controller)
+    monkeypatch.setattr(
+        "pipelines.promotion.wiring.build_controller",
+        lambda stack, progress: _Controller(progress, v3_rolls_back, v1_rolls_back),
+    )
     monkeypatch.setattr(scenario, "train_and_package", lambda name, *a: tmp_path / f"{name}.tar.gz")
 
     def register(name: str, package: Path, story: Story) -> str:
@@ -120,6 +135,10 @@ def test_the_told_story_runs_to_its_end(monkeypatch: pytest.MonkeyPatch, tmp_pat
         "promote",
         "rolled_back",
     )
+    assert story.canary and story.canary[-1]["mode"] == "shadow"
+    last = story.steps[-1]
+    assert (last.action, last.version, last.outcome) == ("promote", SHAS["v4"], "promoted")
+    assert last.reason == "through shadow, canary, full"
 
 
 @pytest.mark.parametrize(
@@ -144,13 +163,32 @@ def test_a_gate_verdict_the_story_does_not_expect_names_the_step_and_the_numbers
         assert "age" in broke.value.message and "workclass" in broke.value.message
 
 
-def test_a_canary_that_does_not_trip_breaks_the_story(
+def test_a_shadow_that_does_not_trip_breaks_the_story(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     with pytest.raises(StoryBrokeError) as broke:
         _play(monkeypatch, tmp_path, v3_rolls_back=False)
     assert broke.value.step == "v3: promote"
-    assert "not rolled back" in broke.value.message and "no interval" in broke.value.message
+    assert "did not stop it" in broke.value.message and "no interval" in broke.value.message
+
+
+def test_a_rollback_by_the_canary_instead_of_the_shadow_breaks_the_story(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real = _Controller.promote
+
+    def canary_rollback(self: _Controller, service: str, version: str, actor: str) -> None:
+        if version == SHAS["v3"]:
+            self.progress(
+                "analysis", {"mode": "canary", "interval": 1, "verdict": "rollback", "reason": "p99"}
+            )
+            raise RolledBackError("canary analysis: p99")
+        real(self, service, version, actor)
+
+    monkeypatch.setattr(_Controller, "promote", canary_rollback)
+    with pytest.raises(StoryBrokeError) as broke:
+        _play(monkeypatch, tmp_path)
+    assert broke.value.step == "v3: promote" and "not by its shadow phase" in broke.value.message
 
 
 def test_v1_rolled_back_breaks_the_story(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -166,6 +204,7 @@ def _finished_story() -> Story:
         Step("promote", SHAS["v1"], "promoted"),
         Step("gates:candidate", SHAS["v2"], "refused"),
         Step("promote", SHAS["v3"], "rolled_back"),
+        Step("promote", SHAS["v4"], "promoted"),
     ]
     return story
 
@@ -173,23 +212,23 @@ def _finished_story() -> Story:
 GOOD = Verdict(ok=True, entries=3, head="h", problems=())
 
 
-def test_the_story_holds_only_with_every_ending_a_verified_audit_and_v1_serving() -> None:
+def test_the_story_holds_only_with_every_ending_a_verified_audit_and_v4_serving() -> None:
     story = _finished_story()
-    assert demo_command.judge(story, None, GOOD, {"adult-income": SHAS["v1"]}) == {
-        "serving": {"adult-income": SHAS["v1"]},
+    assert demo_command.judge(story, None, GOOD, {"adult-income": SHAS["v4"]}) == {
+        "serving": {"adult-income": SHAS["v4"]},
         "audit_verified": True,
         "story_holds": True,
     }
     bad_audit = Verdict(ok=False, entries=3, head="h", problems=("line 2: hash mismatch",))
-    assert demo_command.judge(story, None, bad_audit, {"adult-income": SHAS["v1"]})["broken"] == {
+    assert demo_command.judge(story, None, bad_audit, {"adult-income": SHAS["v4"]})["broken"] == {
         "step": "audit verify",
         "reason": "the audit log did not verify against its head file and bucket copy",
         "details": ["line 2: hash mismatch"],
     }
-    wrong_pin = demo_command.judge(story, None, GOOD, {"adult-income": SHAS["v3"]})
+    wrong_pin = demo_command.judge(story, None, GOOD, {"adult-income": SHAS["v1"]})
     assert wrong_pin["story_holds"] is False and wrong_pin["broken"]["step"] == "serving"
-    story.steps[-1] = Step("promote", SHAS["v3"], "promoted")
-    endings = demo_command.judge(story, None, GOOD, {"adult-income": SHAS["v1"]})
+    story.steps[2] = Step("promote", SHAS["v3"], "promoted")
+    endings = demo_command.judge(story, None, GOOD, {"adult-income": SHAS["v4"]})
     assert endings["broken"]["step"] == "the endings" and "'v3': 'promoted'" in endings["broken"]["reason"]
 
 
