@@ -140,6 +140,9 @@ class Bake:
         started = journal.last(Step.UPDATE_STARTED)
         shadow = bool(started.get("shadow"))
         recorded = started.get("analysis")
+        analysed, latest = journal.all(Step.ANALYSED), journal.since_last(Step.UPDATE_STARTED, Step.ANALYSED)
+        # An earlier phase's decisions (a passed shadow's) are final: reported as journaled, not re-judged.
+        decisions.extend(record["decision"] for record in analysed[: len(analysed) - len(latest)])
         began = start = float(started.get("analysis_from") or time.time())
         if recorded is None:
             return cls(
@@ -157,7 +160,7 @@ class Bake:
             )
         policy = AnalysisPolicy.from_record(recorded)
         analysis = _analysis(policy, config, started.get("tolerance"), shadow)
-        for record in journal.since_last(Step.UPDATE_STARTED, Step.ANALYSED):
+        for record in latest:
             window = CanaryWindow.from_record(record["window"])
             decisions.append({**analysis.step(window).to_json(), "mode": analysis.mode})
             start = window.end
@@ -225,11 +228,12 @@ class Bake:
                 self.service, self.start, end, rollout_start=self.began, shadow=self.shadow
             )
             decision = self.analysis.step(window)
+            reported = self._reported(decision)
             # Journaled before anything acts on it: a crash from here on resumes with this decision.
-            self.journal.write(Step.ANALYSED, decision=_summary(decision), window=window.to_record())
+            self.journal.write(Step.ANALYSED, decision=_summary(reported), window=window.to_record())
             self.start = end
-            self.decisions.append(self._reported(decision))
-            self.progress("analysis", self._reported(decision))
+            self.decisions.append(reported)
+            self.progress("analysis", reported)
             if decision.verdict is Verdict.ROLLBACK:
                 self._trip()
                 return self.breach()
@@ -264,6 +268,6 @@ def _analysis(
     )
 
 
-def _summary(decision: Decision) -> dict[str, Any]:
+def _summary(reported: dict[str, Any]) -> dict[str, Any]:
     """The decision as journaled: everything but the window, which is journaled losslessly beside it."""
-    return {key: value for key, value in decision.to_json().items() if key != "window"}
+    return {key: value for key, value in reported.items() if key != "window"}

@@ -230,7 +230,18 @@ class Controller:
             self.check_eligible(self.config(), info, kind)
             config, adapters = self.service_config(service), self.adapters_for(service)
             watch = self.watch_for(service)
-            canary = kind == "promote" and needs_analysis(config, adapters.metrics, previous, info.sha)
+            shadowed = (
+                kind == "promote" and bool(previous) and info.sha != previous and config.deployment.shadowed
+            )
+            if shadowed and adapters.metrics is None:
+                raise RefusedError(
+                    f"{service}'s progression {list(config.deployment.phases)} starts with a shadow phase, "
+                    f"which is judged on live metrics, and none can be read on {config.runtime} here",
+                    details=["declare a progression without shadow, or give the runtime a metrics source"],
+                )
+            canary = shadowed or (
+                kind == "promote" and needs_analysis(config, adapters.metrics, previous, info.sha)
+            )
             drift = (
                 watch.not_serving(service, previous) if previous and (info.sha == previous or canary) else ""
             )
@@ -255,7 +266,7 @@ class Controller:
             # Only a promotion with a baseline goes through the progression; a first deployment, a
             # reconcile and a rollback (to a version that served here) take all traffic at once.
             progression = kind == "promote" and bool(previous) and not reconcile
-            shadow = progression and canary and config.deployment.shadowed
+            shadow = progression and shadowed
             # Journaled before the pin is written: a crash between the two still has the text to restore.
             previous_text = self.stack_path.read_text(encoding="utf-8")
             journal = Journal.begin(

@@ -197,7 +197,9 @@ class Rollout:
         controller, config = self.controller, self.controller.service_config(self.service)
         shadowing = self.shadowing
         policy = None
-        if needs_analysis(config, self.adapters.metrics, self.outcome.previous, self.outcome.version):
+        if shadowing or needs_analysis(
+            config, self.adapters.metrics, self.outcome.previous, self.outcome.version
+        ):
             policy = analysis_policy(
                 config.deployment,
                 interval=controller.analysis_interval_seconds,
@@ -217,7 +219,11 @@ class Rollout:
         )
         controller.progress("update_started", {"message": self.message, "shadow": shadowing})
         if shadowing:  # the shadow bakes after this update; users stay on the previous version
-            return self._apply_step(Phase.SHADOWING)
+            then = self._apply_step(Phase.SHADOWING)
+            if self.update_error:  # nothing of the candidate's reached users: no verdict to wait for
+                self.decide(Result.FAILED, f"the shadow phase's update failed: {self.update_error}")
+                return Phase.REVERTING
+            return then
         if len(self.steps) > 1:  # the canary bakes after this update, before the next
             return self._apply_step(Phase.BAKING)
         update = self.watch.start_update(self.message)
@@ -284,7 +290,9 @@ class Rollout:
         seconds = config.deployment.shadow.bake_seconds if bake.shadow else config.deployment.bake_seconds
         ends = bake.start + float(seconds)
         bound = self.controller.timeouts.rollout_seconds
-        limit = bake.began + float(config.deployment.max_execution_seconds if bound is None else bound)
+        # A shadow's bound counts from its bake: its update ran a whole blue/green of its own first.
+        origin = bake.start if bake.shadow else bake.began
+        limit = origin + float(config.deployment.max_execution_seconds if bound is None else bound)
 
         def baked(wait: float) -> bool:
             """Over after the bake when nothing is analysed; else once the analysis has its verdict,

@@ -72,14 +72,16 @@ class EndpointWatch:
     progress: Progress
 
     def not_serving(self, service: str, version: str) -> str:
-        """'' when the endpoint runs ``version`` InService, else what it does run."""
+        """'' when the endpoint runs ``version`` InService (and no shadow: outside a promotion's
+        shadow phase one is a leftover), else what it does run."""
         state = self.endpoints.describe(service)
         try:
             expected = self.endpoints.expected_config(service, version, self.outputs_quietly())
         except RefusedError:
             return ""  # the stack cannot say which configuration that is: nothing to compare
         if state.status == "InService" and state.config_name == expected:
-            return ""
+            shadow = self.endpoints.shadow(service, state.config_name)
+            return "" if shadow is None else f"the endpoint still mirrors traffic to a shadow, {shadow[:12]}"
         running = f" on {state.config_name}" if state.config_name else ""
         reason = f": {state.failure_reason}" if state.failure_reason else ""
         return f"the endpoint is {state.status}{running}, not {expected}{reason}"

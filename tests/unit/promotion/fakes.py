@@ -274,15 +274,19 @@ def make_world(
     return World(controller, registry, endpoint, runner, metrics, lineage, stack_path)
 
 
-def declare_progression(stack_path: Path) -> None:
-    """The stack's adult-income goes through ``[shadow, canary, full]``, a short shadow bake first."""
+def declare_progression(
+    stack_path: Path, phases: tuple[str, ...] = ("shadow", "canary", "full"), strategy: str = "canary"
+) -> None:
+    """The stack's adult-income goes through ``phases`` (its strategy's traffic phase), a short
+    shadow bake first."""
     from pipelines.promotion.stackfile import round_trip_yaml
 
     text = stack_path.read_text()
     yaml = round_trip_yaml(text)
     document = yaml.load(text)
     deployment = document["config"]["modelrail:services"]["adult-income"]["deployment"]
-    deployment["progression"] = ["shadow", "canary", "full"]
+    deployment["strategy"] = strategy
+    deployment["progression"] = list(phases)
     deployment["shadow"] = {"percent": 50, "bakeSeconds": 1}
     with stack_path.open("w") as handle:
         yaml.dump(document, handle)

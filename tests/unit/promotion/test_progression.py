@@ -129,3 +129,77 @@ def test_a_rollback_takes_all_traffic_at_once_without_a_shadow(world: World) -> 
     assert world.metrics.shadow_windows == judged, "a rollback goes to a version that served here"
     assert len(world.runner.messages) == updates + 1
     assert world.endpoint.serving == V2 and world.endpoint.shadowing is None
+
+
+def test_a_shadow_before_all_traffic_at_once_is_judged_too(world: World) -> None:
+    declare_progression(world.stack_path, ("shadow", "full"), strategy="all_at_once")
+    assert world.controller.service_config(SERVICE).deployment.phases == ("shadow", "full")
+    world.metrics.shadow_error_rate = 0.2
+    with pytest.raises(RolledBackError, match="shadow analysis"):
+        world.controller.promote(SERVICE, V2, "carol@example.com")
+    assert world.endpoint.users_saw == [V1]
+    world.metrics.shadow_error_rate = 0.0
+    outcome = world.controller.promote(SERVICE, V2, "carol@example.com")
+    assert outcome.outcome == "promoted"
+    assert {decision["mode"] for decision in outcome.decisions} == {"shadow"}
+
+
+def test_a_failed_shadow_update_is_named_and_reverted(world: World) -> None:
+    from pipelines.errors import ModelrailError
+
+    real_up = world.runner.up
+
+    def up(message: str) -> dict[str, object]:
+        if "restore" not in message and world.runner.messages == []:
+            world.runner.messages.append(message)
+            raise ModelrailError("the stack update failed", details=["ResourceLimitExceeded: ml.m5.large"])
+        return real_up(message)
+
+    world.runner.up = up  # type: ignore[method-assign]
+    with pytest.raises(RolledBackError, match="shadow phase's update failed"):
+        world.controller.promote(SERVICE, V2, "carol@example.com")
+    assert world.endpoint.users_saw == [V1] and world.endpoint.shadowing is None
+    assert world.metrics.shadow_windows == 0
+    (entry,) = world.controller.audit.entries()
+    assert entry["action"] == "promote:failed" and "ResourceLimitExceeded" in entry["reason"]
+
+
+def test_a_leftover_shadow_is_reconciled_away(world: World) -> None:
+    world.controller.evidence.save(SERVICE, V1, "candidate", True, "all checks passed", {"checks": []})
+    world.endpoint.shadowing = V2  # e.g. a revert whose update failed left it mirroring
+    (outcome,) = world.controller.resume("carol@example.com")
+    assert outcome.outcome == "promoted" and outcome.version == V1
+    assert "shadow" in outcome.reason
+    assert world.endpoint.shadowing is None and world.endpoint.serving == V1
+
+
+def test_a_progression_with_a_shadow_is_never_emitted_as_one_patch(world: World, tmp_path: Path) -> None:
+    from pipelines.errors import RefusedError
+
+    patch = tmp_path / "promote.patch"
+    with pytest.raises(RefusedError, match="shadow phase"):
+        world.controller.emit_patch(SERVICE, V2, "carol@example.com", patch)
+    assert not patch.exists()
+    assert list(world.controller.audit.entries()) == []
+
+
+def test_a_resumed_canary_still_reports_its_passed_shadow(world: World) -> None:
+    calls = {"canary": 0}
+    real_window = world.metrics.window
+
+    def crash_in_the_canary(*args: object, **kwargs: object) -> object:
+        if not kwargs.get("shadow"):
+            calls["canary"] += 1
+            if calls["canary"] == 2:
+                raise KeyboardInterrupt
+        return real_window(*args, **kwargs)  # type: ignore[arg-type]
+
+    world.metrics.window = crash_in_the_canary  # type: ignore[assignment, method-assign]
+    world.runner.update_seconds = 5.0
+    with pytest.raises(KeyboardInterrupt):
+        world.controller.promote(SERVICE, V2, "carol@example.com")
+    world.metrics.window = real_window  # type: ignore[method-assign]
+    world.runner.update_seconds = 0.0
+    (outcome,) = world.controller.resume("carol@example.com")
+    modes = [decision.get("mode") for decision in outcome.decisions]
+    assert "shadow" in modes and modes.index("shadow") == 0, modes
