@@ -12,8 +12,9 @@ sandbox router would have counted over the same traffic, so the judge cannot tel
 a live bake:
 
 * a request counts in the interval of its ``t``: one invocation, a 4xx or a 5xx by its status,
-  its latency in ``LatencyHistogram.of``'s buckets (``latency_ms: null``: no answer, no latency),
-  and its prediction in the histogram bin ``served_bin`` gives it;
+  its latency in ``LatencyHistogram.of``'s buckets unless it failed with a 5xx (as at the router;
+  ``latency_ms: null``: no answer, no latency), and its prediction in the histogram bin
+  ``served_bin`` gives it;
 * a label counts in the interval of its ``label_t`` (its ``t`` when ``label_t`` is null), on the
   side that served the prediction: correct when it is the predicted class (compared as the router
   compares them, ``normalise_label``) or, for a regression, within the tolerance of the prediction;
@@ -574,7 +575,7 @@ def _per_interval(
     invocations = count(at)
     errors_4xx = count(at[(status >= 400) & (status < 500)])
     errors_5xx = count(at[status >= 500])
-    answered = np.isfinite(latency)
+    answered = np.isfinite(latency) & (status < 500)  # as the router: a failed request has no model latency
     order = np.argsort(at[answered], kind="stable")
     latencies = np.split(
         latency[answered][order], np.searchsorted(at[answered][order], np.arange(1, intervals))
