@@ -79,7 +79,7 @@ class Story:
     canary: list[dict[str, Any]] = field(default_factory=list)
     """The analysis of v3's shadow phase, one decision per interval."""
     progression: list[str] = field(default_factory=list)
-    """The phases v4 went through, as the controller reported them."""
+    """The phases whose analysis promoted v4, in order, as the controller reported them."""
     previews: dict[str, Any] = field(default_factory=dict)
     replay: dict[str, Any] = field(default_factory=dict)
     doing: str = "preparing the workspace"
@@ -156,9 +156,9 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
         if event == "analysis":
             if _current[0] == "v3":
                 story.canary.append(fields)
+            elif _current[0] == "v4" and fields["verdict"] == "promote":
+                story.progression.append(str(fields.get("mode")))
             say(f"    {'shadow' if fields.get('mode') == 'shadow' else 'canary'}: {fields['reason']}")
-        elif event == "update_started" and _current[0] == "v4":
-            story.progression.append("shadow" if fields.get("shadow") else "canary")
         elif event == "shadow_passed":
             say(f"    {fields['message']}: the candidate takes user traffic next")
         elif event == "previewed":
@@ -269,7 +269,8 @@ def run(data: DemoData, work: Path, story: Story, say: Say) -> None:
     if story.progression != ["shadow", "canary"]:
         raise StoryBrokeError(
             story.doing,
-            f"v4 was promoted through {story.progression or 'no analysed phase'}, not shadow then canary",
+            f"v4 was promoted, but the analyses that passed it were {story.progression or 'none'}, not its "
+            "shadow's and then its canary's",
         )
 
 

@@ -82,9 +82,12 @@ class _Controller:
             )
             raise RolledBackError(f"shadow analysis: {reason}")
         if version == SHAS["v4"]:
-            self.progress("update_started", {"shadow": True})
-            self.progress("shadow_passed", {"message": "v4 passed its shadow phase"})
-            self.progress("update_started", {"shadow": False})
+            for mode in ("shadow", "canary"):
+                self.progress(
+                    "analysis", {"mode": mode, "interval": 4, "verdict": "promote", "reason": "baked"}
+                )
+                if mode == "shadow":
+                    self.progress("shadow_passed", {"message": "v4 passed its shadow phase"})
         self.promoted.append(version)
 
 
@@ -189,6 +192,26 @@ def test_a_rollback_by_the_canary_instead_of_the_shadow_breaks_the_story(
     with pytest.raises(StoryBrokeError) as broke:
         _play(monkeypatch, tmp_path)
     assert broke.value.step == "v3: promote" and "not by its shadow phase" in broke.value.message
+
+
+def test_v4_promoted_without_its_canary_judged_breaks_the_story(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real = _Controller.promote
+
+    def unjudged_canary(self: _Controller, service: str, version: str, actor: str) -> None:
+        if version == SHAS["v4"]:
+            self.progress(
+                "analysis", {"mode": "shadow", "interval": 4, "verdict": "promote", "reason": "baked"}
+            )
+            self.promoted.append(version)  # the blue/green ended before the canary's analysis did
+            return
+        real(self, service, version, actor)
+
+    monkeypatch.setattr(_Controller, "promote", unjudged_canary)
+    with pytest.raises(StoryBrokeError) as broke:
+        _play(monkeypatch, tmp_path)
+    assert broke.value.step == "v4: promote" and "['shadow']" in broke.value.message
 
 
 def test_v1_rolled_back_breaks_the_story(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
