@@ -199,8 +199,8 @@ class Analysis(_Model):
     """The anytime-valid judge of every bake: its error budget and when it may promote early."""
 
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
-    """The chance of a false rollback over the whole bake, however often it looks, split across
-    the checks."""
+    """The chance of a false rollback over one bake (each phase of a progression, each KServe
+    traffic step, has its own), however often it looks, split across the checks."""
     early_promotion: bool = False
     """Promote before the bake ends once every check shows the canary no worse than its tolerance."""
 

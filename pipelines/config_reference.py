@@ -53,6 +53,7 @@ def _bounds(prop: dict[str, Any]) -> str:
             ("minimum", "≥"),
             ("exclusiveMinimum", ">"),
             ("maximum", "≤"),
+            ("exclusiveMaximum", "<"),
             ("pattern", "matches"),
         ):
             if key in option:
