@@ -6,17 +6,14 @@ the child kill itself with SIGKILL the moment a step is journaled, exactly as a 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipelines.promotion.journal import CRASH_AFTER_ENV, Step, finished, unfinished
+from pipelines.promotion.journal import Step, finished, unfinished
 from pipelines.promotion.lock import held_locks
 from pipelines.promotion.stackfile import pinned_version
+from tests.unit.promotion.crash import run_killed_after
 from tests.unit.promotion.fakes import V1, V2, make_world
 
 EXPECTED = {
@@ -33,16 +30,7 @@ EXPECTED = {
 def test_sigkill_after_each_step_then_resume_converges(tmp_path: Path, repo: Path, step: Step) -> None:
     world = make_world(tmp_path, repo, stack="dev")
     world.controller.evidence.save("adult-income", V2, "candidate", True, "ok", {"checks": []})
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.unit.promotion.crash_child", str(tmp_path), str(repo)],
-        cwd=repo,
-        env={**os.environ, CRASH_AFTER_ENV: str(step)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    run_killed_after(str(step), "crash_child", tmp_path, repo)
     (journal,) = unfinished(world.controller.journal_dir)
     assert journal.last_step == step
 

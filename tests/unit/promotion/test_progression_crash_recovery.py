@@ -9,16 +9,13 @@ controller the canary was judged and the candidate serves, so it is recorded as 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipelines.promotion.journal import CRASH_AFTER_ENV, Step, finished, unfinished
+from pipelines.promotion.journal import Step, finished, unfinished
 from pipelines.promotion.lock import held_locks
+from tests.unit.promotion.crash import run_killed_after
 from tests.unit.promotion.fakes import V1, V2, declare_progression, make_world
 
 SERVICE = "adult-income"
@@ -44,16 +41,7 @@ def test_sigkill_after_each_step_then_resume_converges(tmp_path: Path, repo: Pat
     world.controller.evidence.save(SERVICE, V2, "candidate", True, "all checks passed", {"checks": []})
     declare_progression(world.stack_path)
     before = world.stack_path.read_text()
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.unit.promotion.progression_crash_child", str(tmp_path), str(repo)],
-        cwd=repo,
-        env={**os.environ, CRASH_AFTER_ENV: str(step)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    run_killed_after(str(step), "progression_crash_child", tmp_path, repo)
 
     world = make_world(tmp_path, repo, stack="staging", fresh=False)
     (outcome,) = world.controller.resume("carol@example.com")

@@ -7,16 +7,13 @@ watched to its verdict must not take all traffic. Once the last step's update ha
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipelines.promotion.journal import CRASH_AFTER_ENV, Step, finished, unfinished
+from pipelines.promotion.journal import Step, finished, unfinished
 from pipelines.promotion.lock import held_locks
+from tests.unit.promotion.crash import run_killed_after
 from tests.unit.promotion.fakes import V1, V2
 from tests.unit.promotion.stepped_fakes import SERVICE, make_stepped_world
 
@@ -35,16 +32,7 @@ EXPECTED = {
 @pytest.mark.parametrize("step", list(EXPECTED), ids=str)
 def test_sigkill_after_each_step_then_resume_converges(tmp_path: Path, repo: Path, step: str) -> None:
     make_stepped_world(tmp_path, repo)
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.unit.promotion.stepped_crash_child", str(tmp_path), str(repo)],
-        cwd=repo,
-        env={**os.environ, CRASH_AFTER_ENV: str(step)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    run_killed_after(str(step), "stepped_crash_child", tmp_path, repo)
 
     world = make_stepped_world(tmp_path, repo, fresh=False)[0]
     (outcome,) = world.controller.resume("carol@example.com")
