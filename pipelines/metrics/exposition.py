@@ -1,12 +1,15 @@
 """The Prometheus text exposition the sandbox router writes, and ``LocalMetricsSource`` and
 Prometheus itself read (``pipelines.metrics.promql`` queries what Prometheus scraped).
 
-Counters are labelled by ``service`` and ``version`` only, so a version's series stays one
-series for its whole life; which version is the baseline and which the canary is a separate
-``modelrail_variant_info`` gauge carrying a ``role`` label. Names follow Prometheus' conventions
-(``promtool check metrics`` is clean): base units (seconds, ratios), ``_total`` on counters,
-``_info`` on the info gauge. Inside modelrail latency stays in milliseconds (guardrails and
-``VariantStats`` are in ms); ``latency_le`` and ``latency_bound_ms`` convert at this boundary.
+Counters are labelled by ``service`` and ``version``, so a version's series stays one series for
+its whole life; which version is the baseline and which the canary is a separate
+``modelrail_variant_info`` gauge carrying a ``role`` label. A shadow's answers to mirrored copies
+are series of their own, with ``variant="shadow"`` besides (``VARIANT_LABEL``, ``SHADOW_VARIANT``):
+no client saw them, so they are never the version's traffic, even once it is the canary. Names
+follow Prometheus' conventions (``promtool check metrics`` is clean): base units (seconds,
+ratios), ``_total`` on counters, ``_info`` on the info gauge. Inside modelrail latency stays in
+milliseconds (guardrails and ``VariantStats`` are in ms); ``latency_le`` and
+``latency_bound_ms`` convert at this boundary.
 The series the model server writes too (requests, errors, latency, predictions) are defined
 once, in ``pipelines.serving.series``.
 """
@@ -27,6 +30,8 @@ from pipelines.serving.series import (
     SHADOW_COMPARISONS,
     SHADOW_HELP,
     SHADOW_MIRRORS_DROPPED,
+    SHADOW_VARIANT,
+    VARIANT_LABEL,
     escape,
     format_value,
 )
@@ -44,7 +49,9 @@ __all__ = [
     "RESTARTS",
     "SHADOW_COMPARISONS",
     "SHADOW_MIRRORS_DROPPED",
+    "SHADOW_VARIANT",
     "VARIANT_INFO",
+    "VARIANT_LABEL",
     "WEIGHT",
     "Sample",
     "latency_bound_ms",

@@ -5,8 +5,12 @@ The router keeps a reading of its counters every second and serves any of them w
 ``start``, exact to a second and independent of who asked before. Which version is the
 baseline and which the canary comes from the ``modelrail_variant_info`` roles at ``end``
 (or at ``start`` if the canary was already gone by ``end``). A shadow phase's window takes the
-``shadow`` role's version as the canary instead, with the router's pairing of its answers to
-production's (``modelrail_shadow_comparisons_total``) as the agreement. The sandbox's alarms,
+``shadow`` role's version as the canary instead, on its answers to the mirrored copies (the
+series with ``variant="shadow"``), with the router's pairing of its answers to production's
+(``modelrail_shadow_comparisons_total``) as the agreement. Any other window reads only the series
+without that label, the traffic clients were served: a candidate that was the shadow and then is
+the canary is judged as the canary on its canary requests alone, even in a window that starts
+(or reads a snapshot from) before the shadow was removed. The sandbox's alarms,
 which stop a canary, are ``pipelines.runtimes.alarms.SandboxAlarms``.
 """
 
@@ -29,10 +33,17 @@ from pipelines.metrics.versions import (
 
 @dataclass(frozen=True)
 class _Reading:
-    """One reading of one service: per-version stats and roles, and each shadow's comparisons."""
+    """One reading of one service: per-version stats of the traffic served, and roles; per version
+    its stats as a shadow (its answers to mirrored copies), and its comparisons."""
 
     service: ServiceReading
+    shadow: dict[str, VariantStats]
     agreement: dict[str, Agreement]
+
+
+def _mirrored(sample: expo.Sample) -> bool:
+    """Whether a sample counts a shadow's answers to mirrored copies rather than served traffic."""
+    return sample.labels.get(expo.VARIANT_LABEL) == expo.SHADOW_VARIANT
 
 
 def _agreement(samples: Sequence[expo.Sample], service: str) -> dict[str, Agreement]:
@@ -88,7 +99,13 @@ class LocalMetricsSource:
             while len(self._readings) > self.READINGS_KEPT:
                 del self._readings[min(self._readings)]
         samples = expo.parse(text)
-        return _Reading(read_service(samples, service), _agreement(samples, service))
+        served = [sample for sample in samples if not _mirrored(sample)]
+        mirrored = [sample for sample in samples if _mirrored(sample)]
+        return _Reading(
+            read_service(served, service),
+            read_service(mirrored, service).counters,
+            _agreement(samples, service),
+        )
 
     def window(
         self,
@@ -102,8 +119,9 @@ class LocalMetricsSource:
         """Both fleets side by side over ``[start, end)``: the rollout's start does not matter here.
 
         ``shadow``: production is the baseline and the shadow variant the canary, on the requests
-        mirrored to it, with their agreement (``None`` while no shadow runs). Without it a shadow's
-        traffic is nobody's: it never counts as the canary's.
+        mirrored to it (its ``variant="shadow"`` series only), with their agreement (``None`` while
+        no shadow runs). Without it a shadow's traffic is nobody's: it never counts as the canary's,
+        not even when the shadow's version is the canary by then.
         """
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
@@ -113,17 +131,16 @@ class LocalMetricsSource:
             roles = _shadow_roles(before.service.roles, after.service.roles)
         else:
             roles = window_roles(before.service.roles, after.service.roles)
-        stats = {
-            version: difference(
-                after.service.counters.get(version, VariantStats(version=version)),
-                before.service.counters.get(version),
+        stats: dict[str, VariantStats] = {}
+        for version, role in roles.items():
+            as_shadow = shadow and role == "canary"
+            at_end = after.shadow if as_shadow else after.service.counters
+            at_start = before.shadow if as_shadow else before.service.counters
+            stats[version] = difference(
+                at_end.get(version, VariantStats(version=version)), at_start.get(version)
             )
-            for version in roles
-        }
         window = canary_window(start, end, roles, stats)
-        version = next((name for name, role in roles.items() if role == "canary"), None)
-        if not shadow or version is None:
+        canary = next((name for name, role in roles.items() if role == "canary"), None)
+        if not shadow or canary is None:
             return window
-        return replace(
-            window, agreement=_between(before.agreement.get(version), after.agreement.get(version))
-        )
+        return replace(window, agreement=_between(before.agreement.get(canary), after.agreement.get(canary)))

@@ -119,7 +119,8 @@ class PrometheusMetricsSource:
         if end < start:
             raise ValueError(f"a window ends after it starts: start={start}, end={end}")
         time.sleep(max(0.0, end + self.settle_seconds - time.time()))
-        selector = f"{{service={json.dumps(service)}}}"
+        # a shadow's answers to mirrored copies (variant="shadow") are never a version's traffic
+        selector = f'{{service={json.dumps(service)},{expo.VARIANT_LABEL}!="{expo.SHADOW_VARIANT}"}}'
         span = f"{max(round((end - start) * 1000), 1)}ms"
         samples = []
         for name, labels in COUNTED:

@@ -1,5 +1,9 @@
 """The router's per-version counters, their history, and their Prometheus exposition.
 
+A shadow's answers to mirrored copies are counted apart from the traffic routed to its version
+(``VersionCounters.shadow``, exposed with ``variant="shadow"``), as CloudWatch reports a shadow
+variant under its own ``VariantName``: the copies were never a client's requests.
+
 Counters only ever grow. Once a second the book takes a snapshot, and ``/metrics?at=T``
 serves the snapshot at or before ``T``; the difference of two readings is an exact window,
 which is how ``LocalMetricsSource`` asks for any ``[start, end)`` from any process.
@@ -22,8 +26,8 @@ HISTORY_SECONDS = 2 * 3600
 
 
 @dataclass
-class VersionCounters:
-    """Everything counted for one version of one service."""
+class Traffic:
+    """Requests answered by one variant of a version: statuses, model latency and predictions."""
 
     invocations: int = 0
     errors_4xx: int = 0
@@ -31,6 +35,25 @@ class VersionCounters:
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
     latency_sum_ms: float = 0.0
     predictions: list[int] = field(default_factory=lambda: [0] * PREDICTION_BINS)
+
+    def count(self, status: int, latency_ms: float | None, bins: list[int]) -> None:
+        self.invocations += 1
+        if 400 <= status < 500:
+            self.errors_4xx += 1
+        elif status >= 500:
+            self.errors_5xx += 1
+        if latency_ms is not None:
+            self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
+            self.latency_sum_ms += latency_ms
+        for index in bins:
+            self.predictions[index] += 1
+
+
+@dataclass
+class VersionCounters(Traffic):
+    """Everything counted for one version of one service: its own fields are the traffic routed to
+    it (what clients were answered), ``shadow`` its answers to mirrored copies as a shadow."""
+
     labelled: int = 0
     correct: int = 0
     restarts: int = 0
@@ -39,11 +62,15 @@ class VersionCounters:
     disagreed: int = 0
     mirrors_dropped: int = 0
     """As a shadow: production requests drawn for mirroring that found its queue full."""
+    shadow: Traffic = field(default_factory=Traffic)
+    """As a shadow: its answers to mirrored copies, which no client saw. Counted apart from the
+    version's own traffic (exposed with ``variant="shadow"``), so a candidate that was the shadow
+    and then is the canary never has the copies counted as the canary's requests."""
 
     @property
     def shadowed(self) -> bool:
         """Whether anything was counted for this version as a shadow."""
-        return bool(self.agreed or self.disagreed or self.mirrors_dropped)
+        return bool(self.agreed or self.disagreed or self.mirrors_dropped or self.shadow.invocations)
 
 
 @dataclass
@@ -72,22 +99,21 @@ class MetricsBook:
         return self._counters.setdefault((service, version), VersionCounters())
 
     def invocation(
-        self, service: str, version: str, status: int, latency_ms: float | None, bins: list[int]
+        self,
+        service: str,
+        version: str,
+        status: int,
+        latency_ms: float | None,
+        bins: list[int],
+        *,
+        shadow: bool = False,
     ) -> None:
-        """One routed request: its status, its model latency when the server answered, and the
-        histogram bin of each of its predictions (``ServedOutput.read_predictions``)."""
+        """One request: its status, its model latency when the server answered, and the histogram
+        bin of each of its predictions (``ServedOutput.read_predictions``). ``shadow``: the answer of
+        the shadow ``version`` to a mirrored copy, counted apart from the requests routed to it."""
         with self._lock:
             counters = self._version(service, version)
-            counters.invocations += 1
-            if 400 <= status < 500:
-                counters.errors_4xx += 1
-            elif status >= 500:
-                counters.errors_5xx += 1
-            if latency_ms is not None:
-                counters.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
-                counters.latency_sum_ms += latency_ms
-            for index in bins:
-                counters.predictions[index] += 1
+            (counters.shadow if shadow else counters).count(status, latency_ms, bins)
 
     def label(self, service: str, version: str, correct: bool) -> None:
         with self._lock:
@@ -158,32 +184,42 @@ class MetricsBook:
         return expo.render(samples(self.reading(at)))
 
 
+def _traffic(families: dict[str, list[expo.Sample]], labels: dict[str, str], traffic: Traffic) -> None:
+    """The request, error, latency and prediction samples of one variant of one version."""
+    families[expo.INVOCATIONS].append(expo.Sample(expo.INVOCATIONS, labels, traffic.invocations))
+    for code_class, count in (("4xx", traffic.errors_4xx), ("5xx", traffic.errors_5xx)):
+        families[expo.ERRORS].append(expo.Sample(expo.ERRORS, {**labels, "code_class": code_class}, count))
+    cumulative = 0
+    for bound, count in zip((*LATENCY_BUCKETS_MS, float("inf")), traffic.latency_counts, strict=True):
+        cumulative += count
+        families[expo.LATENCY].append(
+            expo.Sample(f"{expo.LATENCY}_bucket", {**labels, "le": expo.latency_le(bound)}, cumulative)
+        )
+    families[expo.LATENCY].append(
+        expo.Sample(f"{expo.LATENCY}_sum", labels, round(traffic.latency_sum_ms / 1000, 6))
+    )
+    families[expo.LATENCY].append(expo.Sample(f"{expo.LATENCY}_count", labels, cumulative))
+    for index, count in enumerate(traffic.predictions):
+        families[expo.PREDICTIONS].append(expo.Sample(expo.PREDICTIONS, {**labels, "bin": str(index)}, count))
+
+
 def samples(reading: Reading) -> list[expo.Sample]:
-    """Every sample of a reading, grouped by metric family as the exposition format wants."""
+    """Every sample of a reading, grouped by metric family as the exposition format wants.
+
+    A version's traffic has the labels ``service`` and ``version``; a shadow's answers to mirrored
+    copies are the same families with ``variant="shadow"`` besides, written for a version that is
+    or was a shadow."""
     families: dict[str, list[expo.Sample]] = {name: [] for name in expo.HELP}
     for (service, version), c in sorted(reading.counters.items()):
         labels = {"service": service, "version": version}
-        families[expo.INVOCATIONS].append(expo.Sample(expo.INVOCATIONS, labels, c.invocations))
-        families[expo.ERRORS].append(expo.Sample(expo.ERRORS, {**labels, "code_class": "4xx"}, c.errors_4xx))
-        families[expo.ERRORS].append(expo.Sample(expo.ERRORS, {**labels, "code_class": "5xx"}, c.errors_5xx))
-        cumulative = 0
-        for bound, count in zip((*LATENCY_BUCKETS_MS, float("inf")), c.latency_counts, strict=True):
-            cumulative += count
-            families[expo.LATENCY].append(
-                expo.Sample(f"{expo.LATENCY}_bucket", {**labels, "le": expo.latency_le(bound)}, cumulative)
-            )
-        families[expo.LATENCY].append(
-            expo.Sample(f"{expo.LATENCY}_sum", labels, round(c.latency_sum_ms / 1000, 6))
-        )
-        families[expo.LATENCY].append(expo.Sample(f"{expo.LATENCY}_count", labels, cumulative))
-        for index, count in enumerate(c.predictions):
-            families[expo.PREDICTIONS].append(
-                expo.Sample(expo.PREDICTIONS, {**labels, "bin": str(index)}, count)
-            )
+        shadowed = c.shadowed or reading.roles.get(service, {}).get(version) == "shadow"
+        _traffic(families, labels, c)
+        if shadowed:
+            _traffic(families, {**labels, expo.VARIANT_LABEL: expo.SHADOW_VARIANT}, c.shadow)
         families[expo.LABELS].append(expo.Sample(expo.LABELS, labels, c.labelled))
         families[expo.LABELS_CORRECT].append(expo.Sample(expo.LABELS_CORRECT, labels, c.correct))
         families[expo.RESTARTS].append(expo.Sample(expo.RESTARTS, labels, c.restarts))
-        if c.shadowed or reading.roles.get(service, {}).get(version) == "shadow":
+        if shadowed:
             for result, count in (("agreed", c.agreed), ("disagreed", c.disagreed)):
                 families[expo.SHADOW_COMPARISONS].append(
                     expo.Sample(expo.SHADOW_COMPARISONS, {**labels, "result": result}, count)

@@ -5,12 +5,18 @@ The router draws each request production answered for mirroring with the shadow'
 and a few workers that send it on. A full queue (the shadow is slower than its share of the
 traffic) drops the copy and counts it, so the client never waits for the shadow and never sees
 its answer. Each answer is counted under the shadow's version like a served request (status,
-model latency, predictions) and compared with production's answer to the same request,
+model latency, predictions), but as the shadow's (``MetricsBook.invocation(shadow=True)``, exposed
+with ``variant="shadow"``): the copies never count as that version's traffic, even once it is the
+canary of the next phase. Each is compared with production's answer to the same request,
 prediction by prediction (``ServedOutput.agreed``), as SageMaker's shadow variants are judged
 against the production variant on the same requests.
 
 The shadow's latency is its time for the copies it was sent: copies the queue dropped are not
 sent, so a shadow too slow for its share shows as a high latency on fewer requests, and as drops.
+
+``close`` stops the counting at once: every count (an answer, a comparison, a dropped copy) is
+made under the lock ``close`` takes to set its flag, after checking the flag, so once ``close``
+has returned nothing more is counted, not even an answer that was in flight.
 """
 
 from __future__ import annotations
@@ -73,7 +79,9 @@ class Mirror:
         """Share of production requests copied, 1 to 100; changed in place by a stack update."""
         self._book = book
         self._queue: queue.Queue[_Copy | None] = queue.Queue(maxsize=queue_size)
-        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        """Held to set ``_closed`` and around every count, so no count lands after ``close``."""
+        self._closed = False
         self._workers = [
             threading.Thread(target=self._work, name=f"mirror-{service}-{index}", daemon=True)
             for index in range(workers)
@@ -89,18 +97,23 @@ class Mirror:
         self, body: bytes, headers: Mapping[str, str], production: Sequence[Guess], output: ServedOutput
     ) -> bool:
         """Queue a copy of a production request without waiting; False (counted as dropped) when full."""
-        if self._closed.is_set():
-            return False
-        try:
-            self._queue.put_nowait(_Copy(body, dict(headers), tuple(production), output))
-        except queue.Full:
-            self._book.mirror_dropped(self.service, self.version)
-            return False
+        copy = _Copy(body, dict(headers), tuple(production), output)
+        with self._lock:
+            if self._closed:
+                return False
+            try:
+                self._queue.put_nowait(copy)
+            except queue.Full:
+                self._book.mirror_dropped(self.service, self.version)
+                return False
         return True
 
     def close(self) -> None:
-        """Stop mirroring at once: queued copies are forgotten, answers still in flight not counted."""
-        self._closed.set()
+        """Stop mirroring at once: queued copies are forgotten, answers still in flight not counted.
+
+        Once this returns nothing more is counted: a count in progress finishes first."""
+        with self._lock:
+            self._closed = True
         for _ in self._workers:
             while True:
                 try:
@@ -113,7 +126,7 @@ class Mirror:
     def _work(self) -> None:
         while True:
             copy = self._queue.get()
-            if copy is None or self._closed.is_set():
+            if copy is None or self._closed:
                 return
             self._send(copy)
 
@@ -122,17 +135,30 @@ class Mirror:
         try:
             status, payload, headers = self.fleet.invoke(copy.body, copy.headers)
         except (OSError, http.client.HTTPException):
-            if not self._closed.is_set():  # a shadow being removed is not failing
-                self._book.invocation(self.service, self.version, 502, None, [])
+            self._count(502, None, [], None)  # not counted once closed: a shadow being removed is not failing
             return
         latency_ms = (time.perf_counter() - started) * 1000
         bins: list[int] = []
-        guesses: list[Guess] = []
+        comparison: tuple[int, int] | None = None
         if status == 200:
             bins, guesses = self.fleet.output.read_predictions(payload, headers.get("Content-Type", ""))
-        if self._closed.is_set():
-            return
-        self._book.invocation(self.service, self.version, status, latency_ms if status < 500 else None, bins)
-        if status == 200 and copy.production:
-            agreed = copy.output.agreed(copy.production, guesses)
-            self._book.comparison(self.service, self.version, len(copy.production), agreed)
+            if copy.production:
+                comparison = (len(copy.production), copy.output.agreed(copy.production, guesses))
+        self._count(status, latency_ms if status < 500 else None, bins, comparison)
+
+    def _count(
+        self,
+        status: int,
+        latency_ms: float | None,
+        bins: list[int],
+        comparison: tuple[int, int] | None,
+    ) -> None:
+        """Count one answer as the shadow's, with its ``(paired, agreed)`` comparison when it has one;
+        nothing once the mirror is closed. The flag is read and the counts made under one lock."""
+        with self._lock:
+            if self._closed:
+                return
+            self._book.invocation(self.service, self.version, status, latency_ms, bins, shadow=True)
+            if comparison is not None:
+                paired, agreed = comparison
+                self._book.comparison(self.service, self.version, paired, agreed)

@@ -46,6 +46,17 @@ SHADOW_HELP = {
 """The router's shadow series: only a router mirrors, so the model server never writes them; they
 are defined here with the others so that every reader takes the names from one place."""
 
+VARIANT_LABEL = "variant"
+"""The label that sets a shadow's answers to mirrored copies apart from its version's own traffic,
+as CloudWatch sets them apart by ``VariantName``: the router writes the requests, errors, latency
+and predictions of the copies with ``variant="shadow"``. The series of traffic a client was served
+have no ``variant`` label, as the model server writes them, so ``variant!="shadow"`` selects them.
+A candidate that is first a shadow and then the canary keeps the two apart this way: copies no user
+saw never count as canary traffic."""
+SHADOW_VARIANT = "shadow"
+"""The ``variant`` of a shadow's answers: SageMaker's name for the shadow variant
+(``infra.naming.SHADOW_VARIANT_NAME``; this module imports nothing, so the name is repeated)."""
+
 PREDICTION_BINS = 10
 """Bins of the prediction histogram, for every task (``pipelines.serving.metrics.served_bin`` says
 which prediction goes where): a binary classifier's positive-class probability in fixed bins [0, 0.1),

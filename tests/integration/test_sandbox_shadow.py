@@ -85,12 +85,23 @@ def up(runner: LocalStackRunner, version: str, shadow: str | None = None) -> Non
 
 
 def shadow_counts(client: SandboxClient) -> tuple[float, float]:
-    """(requests the shadow answered or failed, copies dropped)."""
+    """(copies the shadow answered or failed, copies dropped)."""
     samples = expo.parse(client.metrics_text())
     labels = {"service": "svc", "version": V2}
-    answered = sum(s.value for s in samples if s.name == expo.INVOCATIONS and s.labels == labels)
+    mirrored = {**labels, expo.VARIANT_LABEL: expo.SHADOW_VARIANT}
+    answered = sum(s.value for s in samples if s.name == expo.INVOCATIONS and s.labels == mirrored)
     dropped = sum(s.value for s in samples if s.name == expo.SHADOW_MIRRORS_DROPPED and s.labels == labels)
     return answered, dropped
+
+
+def routed_to(client: SandboxClient, version: str) -> float:
+    """Requests the router sent ``version`` (not copies mirrored to it)."""
+    labels = {"service": "svc", "version": version}
+    return sum(
+        s.value
+        for s in expo.parse(client.metrics_text())
+        if s.name == expo.INVOCATIONS and s.labels == labels
+    )
 
 
 def test_the_shadow_phase_in_the_sandbox_from_up_to_removal(
@@ -119,6 +130,7 @@ def test_the_shadow_phase_in_the_sandbox_from_up_to_removal(
     eventually(lambda: sum(shadow_counts(client)) == 101)  # every production request, copied or dropped
     answered, dropped = shadow_counts(client)
     assert dropped > 0 and answered > 0
+    assert routed_to(client, V2) == 0, "the copies are the shadow variant's, not requests routed to V2"
 
     shadowed = LocalMetricsSource(client).window(
         "svc", start, time.time() + 1, rollout_start=start, shadow=True

@@ -65,14 +65,17 @@ def test_the_latency_sum_is_in_seconds() -> None:
 
 
 def _realistic_exposition() -> str:
-    """A router mid-canary and one with a shadow: traffic, errors, labels, a restart, an alarm,
-    comparisons and a dropped copy."""
+    """A router mid-canary and one with a shadow: traffic, errors, labels, a restart, an alarm, the
+    shadow's answers (``variant="shadow"``, one failed), comparisons and a dropped copy."""
     book = MetricsBook()
     book.set_service("svc", {OLD: "baseline", NEW: "canary"}, {OLD: 0.9, NEW: 0.1}, {"p99-latency": "slow"})
     book.set_service("other", {OLD: "baseline"}, {OLD: 1.0}, {})
     book.set_service("shadowed", {OLD: "baseline", NEW: "shadow"}, {OLD: 1.0}, {})
     book.comparison("shadowed", NEW, paired=3, agreed=2)
     book.mirror_dropped("shadowed", NEW)
+    book.invocation("shadowed", OLD, 200, 12.0, [2])
+    book.invocation("shadowed", NEW, 200, 250.0, [7], shadow=True)
+    book.invocation("shadowed", NEW, 502, None, [], shadow=True)
     for latency in (0.4, 7.5, 42.0, 480.0, 12_000.0):
         book.invocation("svc", OLD, 200, latency, [2])
     book.invocation("svc", NEW, 404, 3.0, [])
@@ -87,6 +90,8 @@ def test_promtool_finds_the_router_exposition_clean() -> None:
     assert PROMTOOL is not None
     text = _realistic_exposition()
     assert all(family in text for family in expo.HELP)  # every family is checked
+    assert f'{expo.INVOCATIONS}{{service="shadowed",version="{NEW}",variant="shadow"}} 2' in text
+    assert f'{expo.LATENCY}_count{{service="shadowed",version="{NEW}",variant="shadow"}} 1' in text
     checked = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30, check=False
     )

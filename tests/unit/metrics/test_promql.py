@@ -121,7 +121,7 @@ def test_a_window_counts_each_version_by_promql_over_the_windows_length_at_its_e
     assert window.canary.prediction_histogram[9] == 81
     assert (window.canary.labelled, window.canary.correct) == (10, 10)
     queries = [query for query, _ in fake.queries]
-    selector = '{service="svc"}[60500ms]'
+    selector = '{service="svc",variant!="shadow"}[60500ms]'
     assert f"sum by (version, code_class) (increase(modelrail_invocation_errors_total{selector}))" in queries
     assert f"sum by (version, le) (increase(modelrail_model_latency_seconds_bucket{selector}))" in queries
     p99 = f"histogram_quantile(0.99, sum by (version, le) (rate(modelrail_model_latency_seconds_bucket{selector})))"
@@ -218,7 +218,7 @@ def test_more_than_one_other_version_is_no_baseline_and_names_them(
 def test_a_service_name_is_quoted_as_a_promql_string(serve: Callable[[Answer], FakePrometheus]) -> None:
     fake = serve(lambda query, at: vector())
     PrometheusMetricsSource(fake.url).window('we"ird', 0.0, 1.0)
-    assert all('{service="we\\"ird"}' in query for query, _ in fake.queries)
+    assert all('{service="we\\"ird",variant!="shadow"}' in query for query, _ in fake.queries)
 
 
 def test_a_refused_query_is_named(serve: Callable[[Answer], FakePrometheus]) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
 
 from infra.config import DeploymentPolicy, ShadowPhase
+from pipelines.metrics.local import LocalMetricsSource
 from pipelines.sandbox.description import DeploymentPhase, EndpointDescription
 from pipelines.sandbox.endpoint import UpdateRefusedError
 from pipelines.sandbox.fleet import ModelServerProcess
@@ -90,19 +92,30 @@ def with_shadow(
     return settled(sandbox)
 
 
-def counters(sandbox: Sandbox, version: str) -> tuple[int, int, int, int]:
-    """(invocations, agreed, disagreed, mirrors dropped) of ``version`` in the router's book."""
+@dataclass
+class BookSandbox:
+    """Serves a MetricsBook's readings as the daemon's ``/metrics?at=`` does."""
+
+    book: MetricsBook
+
+    def metrics_text(self, at: float | None = None) -> str:
+        return self.book.exposition(at)
+
+
+def counters(sandbox: Sandbox, version: str, *, shadow: bool = False) -> tuple[int, int, int, int]:
+    """(invocations, agreed, disagreed, mirrors dropped) of ``version`` in the router's book: the
+    requests routed to it, or (``shadow``) its answers to mirrored copies."""
     c = sandbox.book.reading().counters[("svc", version)]
-    return c.invocations, c.agreed, c.disagreed, c.mirrors_dropped
+    return (c.shadow if shadow else c).invocations, c.agreed, c.disagreed, c.mirrors_dropped
 
 
 def quiet(sandbox: Sandbox, version: str, seconds: float = 0.5) -> tuple[int, int, int, int]:
-    """``counters`` once they stay the same for ``seconds``: every copy in flight has come back."""
+    """The shadow's ``counters`` once they stay the same for ``seconds``: every copy in flight has come back."""
     deadline = time.monotonic() + 15
-    last = counters(sandbox, version)
+    last = counters(sandbox, version, shadow=True)
     while True:
         time.sleep(seconds)
-        now = counters(sandbox, version)
+        now = counters(sandbox, version, shadow=True)
         if now == last:
             return now
         assert time.monotonic() < deadline, "the shadow's counters never settled"
@@ -178,7 +191,7 @@ def test_removing_the_shadow_stops_its_fleet_and_production_serves_on(
     assert gone(shadow)
     assert sandbox.endpoint("svc").roles() == {V1: "baseline"}
     assert sandbox.invoke("svc", ROW, {"Content-Type": "text/csv"}).status == 200
-    assert counters(sandbox, V2)[0] == 0, "nothing is mirrored once the shadow is gone"
+    assert counters(sandbox, V2, shadow=True)[0] == 0, "nothing is mirrored once the shadow is gone"
 
 
 def test_a_shadow_that_does_not_start_leaves_production_serving(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -241,11 +254,14 @@ def test_the_client_gets_production_answers_at_production_speed_while_a_slow_sha
 
     assert answers == [(200, V1, {"predictions": [{"probability": 0.2, "label": "<=50K"}]})] * 10
     assert max(latencies) < 0.4, f"the client waited for the 500 ms shadow: {latencies}"
-    eventually(lambda: counters(sandbox, V2)[0] == 10)
-    assert counters(sandbox, V2) == (10, 0, 10, 0), "every copy answered, and disagreed"
+    eventually(lambda: counters(sandbox, V2, shadow=True)[0] == 10)
+    assert counters(sandbox, V2, shadow=True) == (10, 0, 10, 0), "every copy answered, and disagreed"
     assert counters(sandbox, V1)[0] == 10
     shadow = sandbox.book.reading().counters[("svc", V2)]
-    assert shadow.latency_sum_ms >= 10 * 500 and shadow.predictions[9] == 10  # the shadow's own answers
+    assert shadow.shadow.latency_sum_ms >= 10 * 500 and shadow.shadow.predictions[9] == 10  # its own answers
+    assert (shadow.invocations, shadow.latency_sum_ms, sum(shadow.predictions)) == (0, 0.0, 0), (
+        "the copies are the shadow variant's, never requests routed to its version"
+    )
 
 
 def test_an_agreeing_shadow_agrees_on_every_copy_and_its_share_is_mirrored(
@@ -278,12 +294,44 @@ def test_copies_a_full_queue_has_no_room_for_are_dropped_and_counted(tmp_path: P
         counted = book.reading().counters[("svc", V2)]
         assert 1 <= accepted <= 2, offered  # one in flight, at most one waiting
         assert counted.mirrors_dropped == 6 - accepted
-        eventually(lambda: book.reading().counters[("svc", V2)].invocations == accepted)
+        eventually(lambda: book.reading().counters[("svc", V2)].shadow.invocations == accepted)
         assert book.reading().counters[("svc", V2)].agreed == accepted
     finally:
         mirror.close()
         fleet.stop()
     assert not mirror.offer(ROW, {}, [], ServedOutput()), "a closed mirror takes no copy"
+
+
+def test_a_shadow_promoted_to_canary_is_judged_on_its_canary_requests_not_its_copies(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """``[shadow, canary, full]`` through the router: V2's slow answers to copies as the shadow stay
+    out of its canary window, which starts at a snapshot taken while it was still the shadow."""
+    shadow_dir = model(tmp_path, "v2", delay_ms=300)
+    with_shadow(sandbox, ShadowSpec(V2, shadow_dir))
+    sandbox.book.snapshot(now=time.time())  # the daemon's last snapshot before the canary window starts
+    start = time.time() + 0.5
+    for _ in range(10):
+        assert sandbox.invoke("svc", ROW, {"Content-Type": "text/csv"}).status == 200
+    eventually(lambda: counters(sandbox, V2, shadow=True)[0] == 10)
+
+    canary = POLICY.model_copy(
+        update={"strategy": "canary", "canary_percent": 50, "bake_seconds": 60, "progression": None}
+    )
+    assert sandbox.deploy("svc", V2, model(tmp_path, "v2-canary"), canary)
+    eventually(lambda: sandbox.describe("svc").weights.get(V2) == 0.5)
+    routed = [sandbox.invoke("svc", ROW, {"Content-Type": "text/csv"}) for _ in range(30)]
+    to_canary = sum(answer.headers["X-Modelrail-Variant"] == V2 for answer in routed)
+    assert 0 < to_canary < 30, to_canary
+
+    window = LocalMetricsSource(BookSandbox(sandbox.book)).window("svc", start, time.time() + 1)
+
+    assert window.canary is not None and window.canary.version == V2
+    assert window.canary.invocations == to_canary, "the 10 copies as the shadow are not canary requests"
+    assert window.canary.latency_p99_ms is not None and window.canary.latency_p99_ms < 300, (
+        f"p99 {window.canary.latency_p99_ms} ms: the shadow's 300 ms answers leaked into the canary's"
+    )
+    assert window.baseline.version == V1 and window.baseline.invocations == 10 + 30 - to_canary
 
 
 # ---- agreement ----
