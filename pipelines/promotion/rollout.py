@@ -313,7 +313,7 @@ class Rollout:
             last = bake.analysis.decisions[-1].reason if bake.analysis and bake.analysis.decisions else ""
             self.decide(
                 Result.FAILED,
-                f"{what} had no verdict within the rollout's {limit - bake.began:g} s"
+                f"{what} had no verdict within the rollout's {limit - origin:g} s"
                 + (f" ({last})" if last else ""),
             )
             return False
