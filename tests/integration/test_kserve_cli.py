@@ -260,7 +260,8 @@ def test_the_canary_bakes_under_promql_analysis_then_takes_all_traffic(
     assert "canaryTrafficPercent" not in document["spec"]["predictor"]
     # The windows came from the Prometheus server: its query log has the source's PromQL.
     queries = story["queries"]
-    assert any(f'increase(modelrail_invocations_total{{service="{SERVICE}"}}' in q for q in queries), queries
+    selector = f'{{service="{SERVICE}",variant!="shadow"}}'
+    assert any(f"increase(modelrail_invocations_total{selector}" in q for q in queries), queries
     assert any(q.startswith("histogram_quantile(0.99") for q in queries), queries
 
 

@@ -101,11 +101,16 @@ def expect_config_lookup(stubber: Stubber, config: str) -> None:
     )
 
 
+def expect_no_shadow(stubber: Stubber, config: str) -> None:
+    """DescribeEndpointConfig of ``config`` showing no shadow variant (then nothing: no shadow Model)."""
+    _expect_config(stubber, config)
+
+
 def expect_restored(stubber: Stubber, config: str) -> None:
     """What shows ``config`` needs no update to restore: its Model serves the previous version, and it
-    has no shadow variant left (DescribeEndpointConfig again, then nothing: there is no shadow Model)."""
+    has no shadow variant left."""
     expect_config_lookup(stubber, config)
-    _expect_config(stubber, config)
+    expect_no_shadow(stubber, config)
 
 
 class _NoCanary:

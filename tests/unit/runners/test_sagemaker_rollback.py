@@ -27,6 +27,7 @@ from tests.unit.runners.sagemaker_world import (
     controller,
     expect_config_lookup,
     expect_describe,
+    expect_no_shadow,
     expect_restored,
     pulumi_calls,
     sagemaker_client,
@@ -152,6 +153,7 @@ def test_resume_after_a_crash_mid_update_does_not_trust_outputs_that_may_be_stal
     expect_config_lookup(stubber, CONFIG_OLD)  # V1's configuration
     expect_restored(stubber, CONFIG_OLD)  # restoring: V1 serves already
     expect_describe(stubber, CONFIG_OLD)  # every pinned version serves: nothing to reconcile
+    expect_no_shadow(stubber, CONFIG_OLD)  # and no shadow is left mirroring
     with stubber:
         (outcome,) = controller(project, state, sagemaker).resume("carol@example.com")
     stubber.assert_no_pending_responses()
