@@ -106,7 +106,6 @@ def plot_shadow(decisions: list[dict[str, Any]], path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     windows = [
         (d["interval"], d["window"]) for d in decisions if d.get("window") and d["window"].get("canary")
@@ -144,7 +143,8 @@ def plot_shadow(decisions: list[dict[str, Any]], path: Path) -> bool:
             axis.axhline(thresholds[-1], color="red", linewidth=1, linestyle=":", label="guardrail")
         axis.set_title(title)
         axis.set_xlabel("analysis interval")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xticks(intervals)  # whole intervals, readable even when one interval decided it
+        axis.set_xlim(intervals[0] - 0.5, intervals[-1] + 0.5)
         axis.grid(alpha=0.3)
     axes[0].legend(loc="upper left")
     verdict = decisions[-1]["verdict"]
